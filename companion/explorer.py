@@ -1,0 +1,82 @@
+"""Explorers: sliders that work without a kernel.
+
+An explorer draws every frame of a sweep in advance (one figure per training step, temperature,
+width...) and shows them as one self-contained HTML block: the PNG frames inline, a range input and a
+few lines of inline JavaScript that show the chosen frame. Nothing is fetched from a network and no
+kernel is needed, so the control works the same in the static book, in Jupyter and in Colab.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import itertools
+import json
+from collections.abc import Callable, Sequence
+
+from .plotting import to_png
+
+_ids = itertools.count()
+
+
+class Explorer:
+    """Frames (PNG bytes) with one label each, shown behind a slider.
+
+    >>> Explorer.from_function(draw, values=[0, 10, 100], name="step")  # draw(value) -> figure
+    """
+
+    def __init__(self, frames: Sequence[bytes], labels: Sequence[str], name: str,
+                 title: str = "", start: int | None = None):
+        if not frames:
+            raise ValueError("an explorer needs at least one frame")
+        if len(frames) != len(labels):
+            raise ValueError(f"got {len(frames)} frames but {len(labels)} labels")
+        self.frames, self.labels, self.name, self.title = list(frames), list(labels), name, title
+        self.start = len(frames) - 1 if start is None else start
+
+    @classmethod
+    def from_function(cls, draw: Callable, values: Sequence, name: str, title: str = "",
+                      label: Callable = str, dpi: int = 80, start: int | None = None) -> Explorer:
+        frames = [to_png(draw(value), dpi=dpi) for value in values]
+        return cls(frames, [f"{name} = {label(v)}" for v in values], name, title, start)
+
+    def to_html(self) -> str:
+        uid = f"companion-explorer-{next(_ids)}"
+        images = "\n".join(
+            f'<img class="companion-frame" data-index="{i}" alt="{html.escape(label)}" '
+            f'style="max-width:100%;display:{"block" if i == self.start else "none"}" '
+            f'src="data:image/png;base64,{base64.b64encode(frame).decode()}"/>'
+            for i, (frame, label) in enumerate(zip(self.frames, self.labels))
+        )
+        labels = html.escape(json.dumps(self.labels))
+        title = (f'<div class="companion-title" style="font-weight:600">{html.escape(self.title)}</div>'
+                 if self.title else "")
+        # The handler is inline (no <script> element) so it also runs where scripts in outputs are not.
+        handler = (
+            "var root=this.closest('.companion-explorer');"
+            "var frames=root.querySelectorAll('.companion-frame');"
+            "var labels=JSON.parse(root.dataset.labels);"
+            "for(var i=0;i<frames.length;i++){frames[i].style.display=(i==this.value)?'block':'none';}"
+            "root.querySelector('.companion-label').textContent=labels[this.value];"
+        )
+        return (
+            f'<div class="companion-explorer" id="{uid}" data-labels="{labels}" '
+            f'style="background:white;color:black;padding:8px;border-radius:4px">'
+            f"{title}"
+            f'<label style="display:flex;gap:12px;align-items:center">'
+            f'<input type="range" class="companion-slider" min="0" max="{len(self.frames) - 1}" '
+            f'step="1" value="{self.start}" aria-label="{html.escape(self.name)}" '
+            f'style="flex:1" oninput="{handler}"/>'
+            f'<span class="companion-label" style="min-width:9em;font-family:monospace">'
+            f"{html.escape(self.labels[self.start])}</span></label>"
+            f"{images}</div>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def save(self, path) -> None:
+        """Write a stand-alone page, for sharing or for the browser tests."""
+        from pathlib import Path
+
+        Path(path).write_text(f"<!doctype html><meta charset='utf-8'><body>{self.to_html()}</body>")

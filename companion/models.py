@@ -1,0 +1,164 @@
+"""The two model families the chapters configure: a small transformer and a two-layer MLP.
+
+Shapes are written as B (batch), T (positions), D (width), H (heads), K (vocabulary).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .config import check_choice, check_int
+
+POSITIONAL = ("relative", "learned", "none")
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with an optional learned bias per head and relative offset.
+
+    The relative bias b[h, t - s] is added to the score of query t on key s: a head can then
+    attend "one step back" without reading any content, which a previous-token head needs.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, max_len: int, relative: bool, causal: bool):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model must be divisible by n_heads, got {d_model} and {n_heads}")
+        self.n_heads, self.causal = n_heads, causal
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
+        self.out = nn.Linear(d_model, d_model, bias=False)
+        self.relative_bias = nn.Parameter(torch.zeros(n_heads, max_len)) if relative else None
+        offsets = torch.arange(max_len)[:, None] - torch.arange(max_len)[None, :]
+        self.register_buffer("offsets", offsets, persistent=False)
+
+    def position_bias(self, T: int) -> torch.Tensor:
+        """(H or 1, T, T): the relative bias plus -inf above the diagonal when causal, added once."""
+        offsets = self.offsets[:T, :T]
+        bias = torch.zeros(1, T, T, device=offsets.device)
+        if self.relative_bias is not None:
+            bias = self.relative_bias[:, offsets.clamp(min=0)]
+        if self.causal:
+            bias = bias.masked_fill(offsets < 0, float("-inf"))
+        return bias
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        B, T, D = x.shape
+        H = self.n_heads
+        q, k, v = self.qkv(x).view(B, T, 3, H, D // H).permute(2, 0, 3, 1, 4)  # each (B, H, T, D/H)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(D // H)  # (B, H, T, T)
+        scores = scores + self.position_bias(T)
+        attention = scores.softmax(dim=-1)
+        mixed = (attention @ v).transpose(1, 2).reshape(B, T, D)
+        return self.out(mixed), attention
+
+
+class Block(nn.Module):
+    def __init__(self, d_model, n_heads, max_len, relative, causal, attention_only, layer_norm):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
+        self.attention = SelfAttention(d_model, n_heads, max_len, relative, causal)
+        self.mlp = None
+        if not attention_only:
+            self.norm2 = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
+            self.mlp = nn.Sequential(
+                nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model)
+            )
+
+    def forward(self, x):
+        mixed, attention = self.attention(self.norm1(x))
+        x = x + mixed
+        if self.mlp is not None:
+            x = x + self.mlp(self.norm2(x))
+        return x, attention
+
+
+class Transformer(nn.Module):
+    """A small decoder: token embedding, `n_layers` blocks, a linear read-out.
+
+    ``forward`` returns logits (B, T, K) and a list with each layer's attention (B, H, T, T).
+    """
+
+    def __init__(self, vocab_size: int, d_model: int = 16, n_layers: int = 2, n_heads: int = 1,
+                 max_len: int = 128, positional: str = "relative", causal: bool = True,
+                 attention_only: bool = True, layer_norm: bool = False):
+        super().__init__()
+        check_int("vocab_size", vocab_size, 2)
+        check_int("d_model", d_model, 1)
+        check_int("n_layers", n_layers, 1)
+        check_int("n_heads", n_heads, 1)
+        check_choice("positional", positional, POSITIONAL)
+        self.embed = nn.Embedding(vocab_size, d_model)
+        self.position = nn.Embedding(max_len, d_model) if positional == "learned" else None
+        self.blocks = nn.ModuleList(
+            Block(d_model, n_heads, max_len, positional == "relative", causal, attention_only,
+                  layer_norm)
+            for _ in range(n_layers)
+        )
+        self.norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
+        self.unembed = nn.Linear(d_model, vocab_size, bias=False)
+
+    def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        x = self.embed(tokens)  # (B, T, D)
+        if self.position is not None:
+            x = x + self.position(torch.arange(tokens.shape[1], device=tokens.device))
+        attentions = []
+        for block in self.blocks:
+            x, attention = block(x)
+            attentions.append(attention)
+        return self.unembed(self.norm(x)), attentions
+
+
+ACTIVATIONS = ("relu", "gelu", "tanh", "square", "cube", "quartic")
+
+
+def activation(name: str):
+    check_choice("activation", name, ACTIVATIONS)
+    powers = {"square": 2, "cube": 3, "quartic": 4}
+    if name in powers:
+        p = powers[name]
+        return lambda z: z**p
+    return {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}[name]
+
+
+class MLP(nn.Module):
+    """A two-layer perceptron, d_in -> width -> d_out.
+
+    With ``sparsity=s`` each hidden neuron starts with only s non-zero input weights, on
+    coordinates drawn at random (the sparse initialisation of the Pareto-frontiers chapter).
+    """
+
+    def __init__(self, d_in: int, width: int, d_out: int = 1, activation_name: str = "relu",
+                 bias: bool = True, sparsity: int | None = None,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        check_int("d_in", d_in, 1)
+        check_int("width", width, 1)
+        check_int("d_out", d_out, 1)
+        if sparsity is not None:
+            check_int("sparsity", sparsity, 1, d_in)
+        self.act = activation(activation_name)
+        self.hidden = nn.Linear(d_in, width, bias=bias)
+        self.readout = nn.Linear(width, d_out, bias=bias)
+        if generator is not None:
+            with torch.no_grad():
+                for layer in (self.hidden, self.readout):
+                    bound = 1 / math.sqrt(layer.in_features)
+                    layer.weight.uniform_(-bound, bound, generator=generator)
+                    if layer.bias is not None:
+                        layer.bias.uniform_(-bound, bound, generator=generator)
+        if sparsity is not None:
+            with torch.no_grad():
+                self.hidden.weight.mul_(sparse_mask(width, d_in, sparsity, generator))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.act(self.hidden(x)))
+
+
+def sparse_mask(rows: int, cols: int, per_row: int, generator: torch.Generator | None = None):
+    """A (rows, cols) 0/1 mask with exactly `per_row` ones per row, on random columns."""
+    scores = torch.rand(rows, cols, generator=generator)
+    chosen = scores.topk(per_row, dim=1).indices
+    return torch.zeros(rows, cols).scatter_(1, chosen, 1.0)

@@ -1,0 +1,71 @@
+"""Devices, seeds, threads and progress bars: the run-time choices every experiment shares."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import sys
+
+import numpy as np
+import torch
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """Return the requested device; "auto" prefers cuda, then mps, then cpu."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def set_seed(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch; return a torch generator seeded the same way."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run a block with `n` intra-op threads.
+
+    Tiny models spend most of their time in thread hand-offs: on a 2-core laptop one thread is
+    several times faster than two (benchmarks/RESULTS.md).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def progress_enabled() -> bool:
+    """Progress bars are for people: off under pytest, CI, the book build and non-interactive runs.
+
+    COMPANION_PROGRESS=1 or 0 forces the choice.
+    """
+    forced = os.environ.get("COMPANION_PROGRESS")
+    if forced is not None:
+        return forced not in ("0", "", "false", "no")
+    if "pytest" in sys.modules or os.environ.get("CI"):
+        return False
+    try:
+        from IPython import get_ipython
+
+        if get_ipython() is not None and type(get_ipython()).__name__ == "ZMQInteractiveShell":
+            return True
+    except ImportError:
+        pass
+    return sys.stderr.isatty()

@@ -1,0 +1,29 @@
+"""Grids of runs through joblib.
+
+Processes on one machine by default; with a Dask or Ray cluster registered as a joblib backend, pass
+``backend="dask"`` or ``backend="ray"`` and the same grid runs there. No scheduler of our own.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+from joblib import Parallel, delayed, parallel_config
+
+
+def grid(**axes) -> list[dict]:
+    """Every combination of the given axes: ``grid(width=[10, 100], seed=[0, 1])`` has four points."""
+    for name, values in axes.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ValueError(f"{name} must be a non-empty list of values, got {values!r}")
+    names = list(axes)
+    return [dict(zip(names, combo)) for combo in itertools.product(*axes.values())]
+
+
+def sweep(fn: Callable, points: list[dict], n_jobs: int = -1, backend: str = "loky") -> list:
+    """``[fn(**point) for point in points]``, run in parallel; results come back in order."""
+    if len(points) == 1 or n_jobs == 1:
+        return [fn(**point) for point in points]
+    with parallel_config(backend=backend, n_jobs=n_jobs):
+        return Parallel()(delayed(fn)(**point) for point in points)

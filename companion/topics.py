@@ -1,0 +1,15 @@
+"""The chapters that `python -m companion reproduce TOPIC` knows, by topic name."""
+
+from __future__ import annotations
+
+import importlib
+
+TOPICS = {
+    "induction-heads": "companion.induction_heads",
+}
+
+
+def topic_module(name: str):
+    if name not in TOPICS:
+        raise ValueError(f"topic must be one of {sorted(TOPICS)}, got {name!r}")
+    return importlib.import_module(TOPICS[name])

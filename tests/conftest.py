@@ -1,0 +1,19 @@
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every test run gets a cache of its own unless the caller chose one (CI does), so no test reads a
+# result computed by older code.
+os.environ.setdefault("COMPANION_CACHE", tempfile.mkdtemp(prefix="companion-test-cache-"))
+os.environ["COMPANION_PROGRESS"] = "0"
+
+
+@pytest.fixture
+def private_cache(tmp_path, monkeypatch):
+    """An empty cache root for tests that inspect the cache itself."""
+    monkeypatch.setenv("COMPANION_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"

@@ -1,0 +1,113 @@
+"""The book builds from a clean _build with every warning an error, and its pages work in Chromium."""
+
+import functools
+import http.server
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from companion import notebooks
+
+pytestmark = pytest.mark.slow
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    out = tmp_path_factory.mktemp("book")
+    jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    done = subprocess.run([str(jupyter_book), "build", str(ROOT), "--path-output", str(out), "-W", "-n",
+                           "--keep-going"], capture_output=True, text=True, timeout=2400)
+    log = done.stdout + done.stderr
+    return {"returncode": done.returncode, "log": log, "html": out / "_build" / "html"}
+
+
+def test_build_has_no_warnings_or_errors(book):
+    assert book["returncode"] == 0, book["log"][-6000:]
+    for bad in ("WARNING:", "ERROR:", "Traceback"):
+        assert bad not in book["log"], book["log"][-6000:]
+
+
+def chapter_pages(book):
+    return [book["html"] / "book" / f"{p.stem}.html" for p in notebooks.chapter_paths()]
+
+
+def test_pages_exist_with_figures_and_no_widget_placeholders(book):
+    for page in chapter_pages(book):
+        html = page.read_text()
+        assert html.count("<img") >= 5, f"{page.name}: figures missing"
+        assert "companion-explorer" in html, f"{page.name}: no explorer"
+        # live ipywidgets need a kernel: none may appear as a dead control in the static page
+        assert "application/vnd.jupyter.widget-view+json" not in html
+        assert "jupyter-widgets" not in html and "widget-view" not in html
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail("Chromium is not installed: apt-get install chromium chromium-driver (.ci/run does this)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
+                 "--window-size=1280,1000"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def server(book):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(book["html"]))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def page_errors(driver):
+    """Console errors, except failed loads of off-site resources (this machine has no internet)."""
+    errors = []
+    for entry in driver.get_log("browser"):
+        if entry["level"] != "SEVERE":
+            continue
+        message = entry["message"]
+        offsite = message.split(" ")[0].startswith("https://") and "net::ERR_" in message
+        if not offsite:
+            errors.append(message)
+    return errors
+
+
+def test_pages_have_no_console_errors_and_every_slider_changes_the_picture(book, browser, server):
+    assert book["returncode"] == 0
+    for page in ["index.html", "book/how-to-use.html"] + [f"book/{p.name}" for p in chapter_pages(book)]:
+        browser.get(f"{server}/{page}")
+        explorers = browser.find_elements("css selector", ".companion-explorer")
+        for explorer in explorers:
+            slider = explorer.find_element("css selector", "input.companion-slider")
+            browser.execute_script("arguments[0].scrollIntoView()", explorer)
+            seen = set()
+            for value in (0, int(slider.get_attribute("max")) // 2, int(slider.get_attribute("max"))):
+                browser.execute_script(
+                    "arguments[0].value = arguments[1];"
+                    "arguments[0].dispatchEvent(new Event('input', {bubbles: true}));", slider, value)
+                shown = [img for img in explorer.find_elements("css selector", "img.companion-frame")
+                         if img.is_displayed()]
+                assert len(shown) == 1, f"{page}: {len(shown)} frames visible at value {value}"
+                label = explorer.find_element("css selector", ".companion-label").text
+                seen.add((shown[0].get_attribute("src"), label))
+            assert len(seen) == 3, f"{page}: the slider did not change the picture"
+        if page.startswith("book/") and page != "book/how-to-use.html":
+            assert explorers, f"{page}: no explorer found"
+        assert not page_errors(browser), f"{page}: {page_errors(browser)}"

@@ -1,0 +1,47 @@
+import json
+import subprocess
+import sys
+
+import nbformat
+from conftest import ROOT
+
+from companion import notebooks
+
+
+def run_cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "companion", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def test_reproduce_writes_the_metrics_the_issue_names(tmp_path):
+    done = run_cli("reproduce", "induction-heads", "--scale", "test", "--seed", "0", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "induction-heads.json").read_text())
+    for key in ("steps", "kl_model", "kl_to_unigram", "kl_to_bigram", "baselines", "transition_step"):
+        assert key in report
+    assert set(report["baselines"]) == {"uniform", "unigram", "bigram"}
+    assert len(report["steps"]) == len(report["kl_model"]) == len(report["kl_to_bigram"])
+    assert report["baselines"]["bigram"] < report["baselines"]["unigram"] < report["baselines"]["uniform"]
+    assert report["transition_step"] in report["steps"]
+
+
+def test_student_notebooks_drop_solutions(tmp_path):
+    done = run_cli("student-notebooks", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    for chapter in notebooks.chapter_paths():
+        original = nbformat.read(chapter, as_version=4)
+        student = nbformat.read(tmp_path / chapter.name, as_version=4)
+        tags = [c.metadata.get("tags", []) for c in student.cells]
+        assert not any("solution" in t for t in tags)
+        original_stubs = sum("exercise" in c.metadata.get("tags", []) for c in original.cells)
+        assert sum("exercise" in t for t in tags) == original_stubs
+        text = "\n".join(c.source for c in student.cells)
+        assert "{solution}" not in text and "{exercise}" in text
+        assert "raise NotImplementedError" in text
+        assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
+
+
+def test_cache_info_and_clear(private_cache):
+    assert run_cli("cache", "info").returncode == 0
+    done = run_cli("cache", "clear")
+    assert done.returncode == 0 and "removed 0 entries" in done.stdout

@@ -1,0 +1,35 @@
+import re
+
+import pytest
+
+from companion.explorer import Explorer
+from companion.plotting import PALETTE, figure
+
+
+def draw(value):
+    fig, ax = figure()
+    ax.plot([0, 1], [0, value], color=PALETTE["blue"])
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    return fig
+
+
+def test_explorer_is_self_contained_html():
+    html = Explorer.from_function(draw, [1, 2, 3], name="height", title="A test").to_html()
+    assert html.count('class="companion-frame"') == 3
+    assert 'type="range"' in html and 'max="2"' in html
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    assert len(set(re.findall(r'src="(data:image/png;base64,[^"]+)"', html))) == 3  # frames differ
+    assert "height = 3" in html  # starts on the last frame
+
+
+def test_explorer_rejects_mismatched_input():
+    with pytest.raises(ValueError, match="2 frames but 1 labels"):
+        Explorer([b"a", b"b"], ["only one"], name="x")
+    with pytest.raises(ValueError, match="at least one frame"):
+        Explorer([], [], name="x")
+
+
+def test_house_style_figures_are_opaque():
+    fig, _ = figure()
+    assert fig.get_facecolor()[3] == 1.0
