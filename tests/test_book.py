@@ -68,7 +68,11 @@ def browser(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(book):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(book["html"]))
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(QuietHandler, directory=str(book["html"]))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -110,4 +114,5 @@ def test_pages_have_no_console_errors_and_every_slider_changes_the_picture(book,
             assert len(seen) == 3, f"{page}: the slider did not change the picture"
         if page.startswith("book/") and page != "book/how-to-use.html":
             assert explorers, f"{page}: no explorer found"
-        assert not page_errors(browser), f"{page}: {page_errors(browser)}"
+        errors = page_errors(browser)
+        assert not errors, f"{page}: {errors}"
