@@ -14,6 +14,9 @@ import itertools
 import json
 from collections.abc import Callable, Sequence
 
+import torch
+
+from .cache import Result, cached
 from .plotting import to_png
 
 _ids = itertools.count()
@@ -33,6 +36,19 @@ class Explorer:
             raise ValueError(f"got {len(frames)} frames but {len(labels)} labels")
         self.frames, self.labels, self.name, self.title = list(frames), list(labels), name, title
         self.start = len(frames) - 1 if start is None else start
+
+    @classmethod
+    def from_updates(cls, fig, update: Callable, values: Sequence, name: str, title: str = "",
+                     label: Callable = str, dpi: int = 80, start: int | None = None) -> Explorer:
+        """Frames from one figure changed in place by ``update(value)``: much faster than redrawing."""
+        import matplotlib.pyplot as plt
+
+        frames = []
+        for value in values:
+            update(value)
+            frames.append(to_png(fig, dpi=dpi, close=False))
+        plt.close(fig)
+        return cls(frames, [f"{name} = {label(v)}" for v in values], name, title, start)
 
     @classmethod
     def from_function(cls, draw: Callable, values: Sequence, name: str, title: str = "",
@@ -75,8 +91,26 @@ class Explorer:
     def _repr_html_(self) -> str:
         return self.to_html()
 
+    def to_result(self) -> Result:
+        """The explorer as a cache entry: frames as byte tensors, labels and settings as metrics."""
+        arrays = {f"frame.{i:04d}": torch.frombuffer(bytearray(f), dtype=torch.uint8)
+                  for i, f in enumerate(self.frames)}
+        return Result(metrics={"labels": self.labels, "name": self.name, "title": self.title,
+                               "start": self.start}, arrays=arrays)
+
+    @classmethod
+    def from_result(cls, result: Result) -> Explorer:
+        frames = [result.arrays[key].numpy().tobytes() for key in sorted(result.arrays)]
+        m = result.metrics
+        return cls(frames, m["labels"], m["name"], m["title"], m["start"])
+
     def save(self, path) -> None:
         """Write a stand-alone page, for sharing or for the browser tests."""
         from pathlib import Path
 
         Path(path).write_text(f"<!doctype html><meta charset='utf-8'><body>{self.to_html()}</body>")
+
+
+def cached_explorer(name: str, version: int, config, build: Callable[[], Explorer]) -> Explorer:
+    """An explorer drawn once per (name, version, config) and kept in the result cache."""
+    return Explorer.from_result(cached(name, version, config, lambda: build().to_result()))

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from .cache import Result, cached
 from .config import check_choice, check_float, check_int, resolve_scale
 from .models import Transformer
-from .runtime import set_seed, torch_threads
+from .runtime import pick_device, set_seed, torch_threads
 from .training import log_spaced_steps, train
 
 NAME = "induction-heads"
@@ -190,27 +190,28 @@ def ngram_strategy(tokens: torch.Tensor, k: int, n: int) -> torch.Tensor:
     B, T = tokens.shape
     width = n - 1
     contexts = k**width
-    counts = torch.zeros(B, T, contexts, k)
     if width == 0:
-        counts[:, :, 0] = F.one_hot(tokens, k).float().cumsum(1)
-        current = torch.zeros(B, T, dtype=torch.long)
-    else:
-        # a transition ending at position s (its context ending at s-1) is seen from position s on
-        ends = torch.arange(width, T)
-        windows = torch.stack([tokens[:, ends - width + j] for j in range(width)], -1)
-        seen = torch.zeros(B, T, contexts, k)
-        seen[:, ends] = (F.one_hot(context_index(windows, k), contexts)[..., None]
-                         * F.one_hot(tokens[:, ends], k)[..., None, :]).float()
-        counts = seen.cumsum(1)
-        current = torch.zeros(B, T, dtype=torch.long)
-        ends = torch.arange(width - 1, T)
-        windows = torch.stack([tokens[:, ends - width + 1 + j] for j in range(width)], -1)
-        current[:, ends] = context_index(windows, k)
+        row = F.one_hot(tokens, k).float().cumsum(1)  # counts of each state in positions 0..t
+        return (row + 1) / (row.sum(-1, keepdim=True) + k)
+    # transition s: the context ending at s-1 followed by x_s; seen from position s on
+    ends = torch.arange(width, T)
+    seen = torch.zeros(B, T, contexts, k)
+    seen[:, ends] = (F.one_hot(context_index(_windows(tokens, ends - 1, width), k), contexts)[..., None]
+                     * F.one_hot(tokens[:, ends], k)[..., None, :]).float()
+    counts = seen.cumsum(1)  # (B, T, contexts, k)
+    # at position t the current context is the window ending at t
+    current = torch.zeros(B, T, dtype=torch.long)
+    ends = torch.arange(width - 1, T)
+    current[:, ends] = context_index(_windows(tokens, ends, width), k)
     row = counts.gather(2, current[:, :, None, None].expand(B, T, 1, k))[:, :, 0]
     probs = (row + 1) / (row.sum(-1, keepdim=True) + k)
-    if width:
-        probs[:, : width - 1] = 1.0 / k
+    probs[:, : width - 1] = 1.0 / k
     return probs
+
+
+def _windows(tokens: torch.Tensor, ends: torch.Tensor, width: int) -> torch.Tensor:
+    """The `width` tokens ending at each position in `ends`, oldest first: (B, len(ends), width)."""
+    return torch.stack([tokens[:, ends - width + 1 + j] for j in range(width)], -1)
 
 
 def true_next(tokens: torch.Tensor, transitions: torch.Tensor, k: int, ngram: int) -> torch.Tensor:
@@ -221,8 +222,7 @@ def true_next(tokens: torch.Tensor, transitions: torch.Tensor, k: int, ngram: in
     if width == 0:
         return transitions[:, 0][:, None].expand(B, T, k).clone()
     ends = torch.arange(width - 1, T)
-    windows = torch.stack([tokens[:, ends - width + 1 + j] for j in range(width)], -1)
-    probs[:, ends] = transitions[torch.arange(B)[:, None], context_index(windows, k)]
+    probs[:, ends] = transitions[torch.arange(B)[:, None], context_index(_windows(tokens, ends, width), k)]
     return probs
 
 
@@ -244,9 +244,10 @@ def induction_score(attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tens
     Those keys hold the tokens that followed earlier copies of the current token: averaging them
     is how the second layer counts bigrams in context.
     """
-    follows = torch.zeros_like(tokens, dtype=torch.bool)[:, :, None].expand(-1, -1, tokens.shape[1]).clone()
-    follows[:, :, 1:] = tokens[:, :, None] == tokens[:, None, :-1]  # (B, t, s): x_{s-1} == x_t
-    follows &= torch.ones_like(follows).tril()
+    T = tokens.shape[1]
+    previous = torch.cat([torch.full_like(tokens[:, :1], -1), tokens[:, :-1]], 1)  # x_{s-1}; none at s=0
+    causal = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()
+    follows = (tokens[:, :, None] == previous[:, None, :]) & causal  # (B, t, s)
     mass = (attention * follows[:, None]).sum(-1)  # (B, H, T)
     return mass[..., 1:].mean()
 
@@ -275,17 +276,17 @@ def baselines(config: Config, tokens, transitions) -> dict:
     return found
 
 
-def _compute(config: Config) -> Result:
+def _compute(config: Config, device: torch.device) -> Result:
     started = time.perf_counter()
-    generator = set_seed(config.seed)
+    generator = set_seed(config.seed)  # data are drawn on the CPU, so every device sees the same data
     test_tokens, test_transitions = sample_batch(config, config.test_size, generator)
-    inputs = test_tokens[:, :-1]
-    truth = true_next(test_tokens, test_transitions, config.k, config.ngram)[:, :-1]
-    strategies = {label: ngram_strategy(test_tokens, config.k, n)[:, :-1]
+    inputs = test_tokens[:, :-1].to(device)
+    truth = true_next(test_tokens, test_transitions, config.k, config.ngram)[:, :-1].to(device)
+    strategies = {label: ngram_strategy(test_tokens, config.k, n)[:, :-1].to(device)
                   for n, label in ((1, "unigram"), (2, "bigram"), (3, "trigram"))
                   if n <= max(config.ngram, 2)}
 
-    model = build_model(config)
+    model = build_model(config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def evaluate(step: int) -> dict:
@@ -297,11 +298,11 @@ def _compute(config: Config) -> Result:
         measured["previous_token_score"] = previous_token_score(attentions[0]).item()
         measured["induction_score"] = induction_score(attentions[-1], inputs).item()
         window = slice(0, DISPLAY_LENGTH)
-        measured["attention"] = torch.stack([a[0, :, window, window] for a in attentions])
+        measured["attention"] = torch.stack([a[0, :, window, window] for a in attentions]).cpu()
         return measured
 
     history = train(
-        model, lambda step: (sample_batch(config, config.batch_size, generator)[0],),
+        model, lambda step: (sample_batch(config, config.batch_size, generator)[0].to(device),),
         next_token_loss, steps=config.steps, optimizer=optimizer, evaluate=evaluate,
         eval_steps=log_spaced_steps(config.steps, config.n_evals), description=f"{NAME} {config.prior}",
     )
@@ -310,7 +311,7 @@ def _compute(config: Config) -> Result:
                "config": dataclasses.asdict(config)}
     metrics["transition_step"] = transition_step(metrics)
     metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
-    arrays = {"attention": attention, "display_tokens": test_tokens[0, :DISPLAY_LENGTH]}
+    arrays = {"attention": attention, "display_tokens": test_tokens[0, :DISPLAY_LENGTH].clone()}
     arrays.update({f"weights.{k}": v for k, v in model.state_dict().items()})
     return Result(metrics=metrics, arrays=arrays)
 
@@ -324,11 +325,18 @@ def transition_step(metrics: dict) -> int | None:
     return None
 
 
-def run(config: Config, use_cache: bool = True) -> Result:
-    """Train (or load from the cache) one run."""
+def run(config: Config, use_cache: bool = True, device: str = "auto") -> Result:
+    """Train (or load from the cache) one run.
+
+    ``device="auto"`` picks cuda, then mps, then cpu; on the CPU a run uses one thread, which is the
+    fastest choice for models this small (benchmarks/RESULTS.md). The cache key leaves the device
+    out: a result trained on any device stands for its config.
+    """
+    target = pick_device(device)
+
     def compute():
         with torch_threads(1):
-            return _compute(config)
+            return _compute(config, target)
     return cached(NAME, VERSION, config, compute, use_cache=use_cache)
 
 
@@ -337,15 +345,15 @@ def run(config: Config, use_cache: bool = True) -> Result:
 PRIOR_EXPERIMENT = ("dirichlet", "doubly-stochastic")
 
 
-def _run_metrics(config: Config) -> Result:
-    return run(config)
-
-
 def run_many(configs: list[Config], n_jobs: int = 2) -> list[Result]:
     """Several runs at once, one process per core (each run uses one thread); cached like `run`."""
+    from .cache import entry_path
     from .sweeps import sweep
 
-    return sweep(_run_metrics, [{"config": c} for c in configs], n_jobs=n_jobs)
+    missing = [c for c in configs if not entry_path(NAME, VERSION, c).exists()]
+    if len(missing) > 1:  # train in parallel; every run then reads back from the cache
+        sweep(run, [{"config": c} for c in missing], n_jobs=n_jobs)
+    return [run(c) for c in configs]
 
 
 def prior_experiment(scale: str | None = None, seed: int = 0, n_jobs: int = 2) -> dict[str, Result]:
@@ -403,6 +411,12 @@ def prior_summary(runs: dict[str, Result]) -> dict:
     }
 
 
+def trigram_run(scale: str | None = None, seed: int = 0) -> Result | None:
+    """The trigram extension, trained at full scale only (it takes several minutes)."""
+    scale = resolve_scale(scale)
+    return run(config_for(scale, seed=seed, **TRIGRAM)) if scale == "full" else None
+
+
 def reproducibility_card(result: Result) -> dict:
     """Config, seed, machine, software and the measured wall time of a run."""
     return {
@@ -446,7 +460,7 @@ def reproduce(scale: str | None = None, seed: int = 0) -> dict:
         },
     }
     if scale == "full":
-        trigram = run(config_for(scale, seed=seed, **TRIGRAM)).metrics
+        trigram = trigram_run(scale, seed).metrics
         report["trigram"] = {key: trigram[key] for key in
                              ("step", "kl_model", "kl_to_unigram", "kl_to_bigram", "kl_to_trigram", "baselines")}
     return report
@@ -463,15 +477,18 @@ def plot_training(result: Result, ax=None, cursor: int | None = None, title: str
         fig, ax = figure()
     steps = [s + 1 for s in m["step"]]  # step 0 drawn at 1 on the log axis
     ax.plot(steps, m["kl_model"], color=PALETTE["black"], lw=2, label="model")
-    levels = (("uniform", PALETTE["sky"]), ("unigram", PALETTE["orange"]), ("bigram", PALETTE["green"]))
+    levels = (("uniform", PALETTE["sky"]), ("unigram", PALETTE["orange"]), ("bigram", PALETTE["green"]),
+              ("trigram", PALETTE["purple"]))
     for name, colour in levels:
-        ax.axhline(m["baselines"][name], color=colour, ls="--", label=f"{name} strategy")
+        if name in m["baselines"]:
+            ax.axhline(m["baselines"][name], color=colour, ls="--", label=f"{name} strategy")
     if cursor is not None:
         ax.axvline(steps[cursor], color=PALETTE["vermillion"], lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("training step + 1 (log scale)")
     ax.set_ylabel("KL(true next token || model) [nats]")
-    ax.set_title(title or f"Three phases of training (k={m['config']['k']}, prior={m['config']['prior']})")
+    task = {1: "unigram", 2: "bigram", 3: "trigram", 4: "4-gram"}[m["config"]["ngram"]]
+    ax.set_title(title or f"Learning {task} chains in context (k={m['config']['k']}, prior={m['config']['prior']})")
     ax.legend(fontsize=8, loc="upper right")
     return ax.figure
 
@@ -577,24 +594,43 @@ def plot_prior_experiment(results: dict[str, Result]):
     return fig
 
 
+EXPLORER_VERSION = 1
+
+
 def explorer(result: Result):
-    """Scrub through training: the curves with a cursor, and both attention maps at that step."""
-    from .explorer import Explorer
+    """Scrub through training: the curves with a cursor, and both attention maps at that step.
+
+    The frames are drawn once per run and kept in the result cache.
+    """
+    from .explorer import Explorer, cached_explorer
     from .plotting import figure
 
-    def draw(index: int):
+    steps = result.metrics["step"]
+    attention = result.arrays["attention"]
+    positions = 20
+
+    def build() -> Explorer:
         fig = figure(2, 2, width=9.5, height=7.0)[0]
         top_left, top_right, bottom_left, bottom_right = fig.axes
-        plot_training(result, ax=top_left, cursor=index, title="KL(true || model) and the strategies")
-        plot_head_scores(result, ax=top_right, cursor=index)
-        plot_attention(result, snapshot=index, axes=[bottom_left, bottom_right], positions=20)
-        return fig
+        plot_training(result, ax=top_left, cursor=0, title="KL(true || model) and the strategies")
+        plot_head_scores(result, ax=top_right, cursor=0)
+        plot_attention(result, snapshot=0, axes=[bottom_left, bottom_right], positions=positions)
+        cursors = [top_left.lines[-1], top_right.lines[-1]]  # each plot draws its cursor last
+        images = [bottom_left.images[0], bottom_right.images[0]]
 
-    steps = result.metrics["step"]
-    return Explorer.from_function(
-        draw, list(range(len(steps))), name="step", label=lambda i: str(steps[i]),
-        title="Scrub through training: loss, head scores and attention maps", dpi=60,
-    )
+        def update(index: int) -> None:
+            for cursor in cursors:
+                cursor.set_xdata([steps[index] + 1] * 2)
+            for layer, image in enumerate(images):
+                image.set_data(attention[index, layer].mean(0)[:positions, :positions])
+            fig.suptitle(f"Attention on one test sequence at step {steps[index]}")
+
+        return Explorer.from_updates(
+            fig, update, list(range(len(steps))), name="step", label=lambda i: str(steps[i]),
+            title="Scrub through training: loss, head scores and attention maps", dpi=60,
+        )
+
+    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, Config(**result.metrics["config"]), build)
 
 
 def live_widget(scale: str = "book"):

@@ -53,9 +53,10 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 7.0, height: float = 3
     return plt.subplots(nrows, ncols, figsize=(width, height), constrained_layout=True, **kwargs)
 
 
-def to_png(fig, dpi: int = 80) -> bytes:
-    """Render a figure to PNG bytes and close it (explorer frames hold many figures)."""
+def to_png(fig, dpi: int = 80, close: bool = True) -> bytes:
+    """Render a figure to PNG bytes, and close it unless asked not to (explorers draw many frames)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, facecolor="white")
-    plt.close(fig)
+    if close:
+        plt.close(fig)
     return buffer.getvalue()
