@@ -33,3 +33,27 @@ def test_explorer_rejects_mismatched_input():
 def test_house_style_figures_are_opaque():
     fig, _ = figure()
     assert fig.get_facecolor()[3] == 1.0
+
+
+def test_explorer_from_updates_and_cache_round_trip(private_cache):
+    from dataclasses import dataclass
+
+    from companion.explorer import cached_explorer
+
+    @dataclass(frozen=True)
+    class Settings:
+        points: int = 3
+
+    fig, ax = figure()
+    (line,) = ax.plot([0, 1], [0, 0])
+    built = []
+
+    def build():
+        built.append(1)
+        return Explorer.from_updates(fig, lambda v: line.set_ydata([0, v]), [1, 2, 3], name="slope")
+
+    first = cached_explorer("toy-explorer", 1, Settings(), build)
+    second = cached_explorer("toy-explorer", 1, Settings(), build)
+    assert len(built) == 1
+    assert first.frames == second.frames and first.labels == second.labels == ["slope = 1", "slope = 2", "slope = 3"]
+    assert len(set(first.frames)) == 3
