@@ -470,7 +470,7 @@ def reproduce(scale: str | None = None, seed: int = 0) -> dict:
 
 def plot_training(result: Result, ax=None, cursor: int | None = None, title: str | None = None):
     """KL(true || model) over training with the three strategies' levels, on a log step axis."""
-    from .plotting import PALETTE, figure
+    from .plotting import PALETTE, figure, step_axis
 
     m = result.metrics
     if ax is None:
@@ -482,10 +482,7 @@ def plot_training(result: Result, ax=None, cursor: int | None = None, title: str
     for name, colour in levels:
         if name in m["baselines"]:
             ax.axhline(m["baselines"][name], color=colour, ls="--", label=f"{name} strategy")
-    if cursor is not None:
-        ax.axvline(steps[cursor], color=PALETTE["vermillion"], lw=1)
-    ax.set_xscale("log")
-    ax.set_xlabel("training step + 1 (log scale)")
+    step_axis(ax, steps, cursor)
     ax.set_ylabel("KL(true next token || model) [nats]")
     task = {1: "unigram", 2: "bigram", 3: "trigram", 4: "4-gram"}[m["config"]["ngram"]]
     ax.set_title(title or f"Learning {task} chains in context (k={m['config']['k']}, prior={m['config']['prior']})")
@@ -495,7 +492,7 @@ def plot_training(result: Result, ax=None, cursor: int | None = None, title: str
 
 def plot_distances(result: Result, ax=None, cursor: int | None = None):
     """How far the model is from each in-context strategy: the swap marks the transition."""
-    from .plotting import PALETTE, figure
+    from .plotting import PALETTE, figure, step_axis
 
     m = result.metrics
     if ax is None:
@@ -505,10 +502,7 @@ def plot_distances(result: Result, ax=None, cursor: int | None = None):
     ax.plot(steps, m["kl_to_bigram"], color=PALETTE["green"], lw=2, label="KL(bigram || model)")
     if m["transition_step"] is not None:
         ax.axvline(m["transition_step"] + 1, color="grey", ls=":", label="transition")
-    if cursor is not None:
-        ax.axvline(steps[cursor], color=PALETTE["vermillion"], lw=1)
-    ax.set_xscale("log")
-    ax.set_xlabel("training step + 1 (log scale)")
+    step_axis(ax, steps, cursor)
     ax.set_ylabel("KL(strategy || model) [nats]")
     ax.set_title("Distance to each in-context strategy")
     ax.legend(fontsize=8)
@@ -517,7 +511,7 @@ def plot_distances(result: Result, ax=None, cursor: int | None = None):
 
 def plot_head_scores(result: Result, ax=None, cursor: int | None = None):
     """The two heads forming: previous-token attention (layer 1), induction attention (layer 2)."""
-    from .plotting import PALETTE, figure
+    from .plotting import PALETTE, figure, step_axis
 
     m = result.metrics
     if ax is None:
@@ -527,11 +521,8 @@ def plot_head_scores(result: Result, ax=None, cursor: int | None = None):
             label="layer 1: attention to the previous token")
     ax.plot(steps, m["induction_score"], color=PALETTE["purple"], lw=2,
             label="layer 2: attention to tokens that followed x_t")
-    if cursor is not None:
-        ax.axvline(steps[cursor], color=PALETTE["vermillion"], lw=1)
-    ax.set_xscale("log")
+    step_axis(ax, steps, cursor)
     ax.set_ylim(0, 1)
-    ax.set_xlabel("training step + 1 (log scale)")
     ax.set_ylabel("mean attention weight")
     ax.set_title("The two heads form at the transition")
     ax.legend(fontsize=8, loc="upper left")
@@ -575,7 +566,7 @@ def plot_attention(result: Result, snapshot: int = -1, axes=None, positions: int
 
 def plot_prior_experiment(results: dict[str, Result]):
     """KL(true||model) over training for each prior, relative to its own bigram baseline."""
-    from .plotting import CYCLE, figure
+    from .plotting import CYCLE, figure, step_axis
 
     fig, ax = figure()
     for colour, (prior, result) in zip(CYCLE, results.items()):
@@ -586,15 +577,14 @@ def plot_prior_experiment(results: dict[str, Result]):
                    label=f"{prior}: unigram strategy")
         if m["transition_step"] is not None:
             ax.axvline(m["transition_step"] + 1, color=colour, ls=":", lw=1)
-    ax.set_xscale("log")
-    ax.set_xlabel("training step + 1 (log scale)")
+    step_axis(ax, [])
     ax.set_ylabel("KL(true || model) − bigram baseline [nats]")
     ax.set_title("Does a useful unigram solution delay the bigram one?")
     ax.legend(fontsize=8)
     return fig
 
 
-EXPLORER_VERSION = 1
+EXPLORER_VERSION = 2
 
 
 def explorer(result: Result):
@@ -627,7 +617,7 @@ def explorer(result: Result):
 
         return Explorer.from_updates(
             fig, update, list(range(len(steps))), name="step", label=lambda i: str(steps[i]),
-            title="Scrub through training: loss, head scores and attention maps", dpi=60,
+            title="Scrub through training: loss, head scores and attention maps", dpi=75,
         )
 
     return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, Config(**result.metrics["config"]), build)

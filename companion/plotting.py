@@ -60,3 +60,15 @@ def to_png(fig, dpi: int = 80, close: bool = True) -> bytes:
     if close:
         plt.close(fig)
     return buffer.getvalue()
+
+
+def step_axis(ax, x, cursor: int | None = None) -> None:
+    """Finish an axis over training steps: log scale, label, and a cursor line at evaluation `cursor`.
+
+    ``x`` are the plotted steps plus one (so step 0 has a place on the log axis). The cursor is the
+    axis's last line, which explorers move from frame to frame.
+    """
+    if cursor is not None:
+        ax.axvline(x[cursor], color=PALETTE["vermillion"], lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("training step + 1 (log scale)")
