@@ -29,7 +29,7 @@ from .runtime import pick_device, set_seed, torch_threads
 from .training import log_spaced_steps, train
 
 NAME = "induction-heads"
-VERSION = 1
+VERSION = 2
 PRIORS = ("dirichlet", "doubly-stochastic", "iid", "mixture")
 DISPLAY_LENGTH = 40  # positions of one test sequence whose attention is kept at every snapshot
 
@@ -49,6 +49,7 @@ class Config:
     n_layers: int = 2
     n_heads: int = 1
     layer_norm: bool = True  # lets the read-out turn averaged counts into log-probabilities
+    init_std: float = 0.02  # small initial weights, so training starts from uniform predictions
     lr: float = 2e-3
     weight_decay: float = 0.0
     batch_size: int = 64
@@ -70,6 +71,7 @@ class Config:
             raise ValueError(f"d_model must be divisible by n_heads, got {self.d_model} and {self.n_heads}")
         check_float("lr", self.lr, 0, 1, low_inclusive=False)
         check_float("weight_decay", self.weight_decay, 0, 10)
+        check_float("init_std", self.init_std, 0, 1, low_inclusive=False)
         check_int("batch_size", self.batch_size, 1, 4096)
         check_int("steps", self.steps, 1, 10**6)
         check_int("n_evals", self.n_evals, 2, 1000)
@@ -257,7 +259,7 @@ def induction_score(attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tens
 def build_model(config: Config) -> Transformer:
     return Transformer(vocab_size=config.k, d_model=config.d_model, n_layers=config.n_layers,
                        n_heads=config.n_heads, max_len=config.seq_len, positional="relative",
-                       layer_norm=config.layer_norm)
+                       layer_norm=config.layer_norm, init_std=config.init_std)
 
 
 def next_token_loss(model: Transformer, tokens: torch.Tensor) -> torch.Tensor:

@@ -83,7 +83,7 @@ class Transformer(nn.Module):
 
     def __init__(self, vocab_size: int, d_model: int = 16, n_layers: int = 2, n_heads: int = 1,
                  max_len: int = 128, positional: str = "relative", causal: bool = True,
-                 attention_only: bool = True, layer_norm: bool = False):
+                 attention_only: bool = True, layer_norm: bool = False, init_std: float | None = None):
         super().__init__()
         check_int("vocab_size", vocab_size, 2)
         check_int("d_model", d_model, 1)
@@ -99,6 +99,10 @@ class Transformer(nn.Module):
         )
         self.norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
         self.unembed = nn.Linear(d_model, vocab_size, bias=False)
+        if init_std is not None:  # GPT-style small weights: predictions start close to uniform
+            for module in self.modules():
+                if isinstance(module, (nn.Linear, nn.Embedding)):
+                    nn.init.normal_(module.weight, std=init_std)
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x = self.embed(tokens)  # (B, T, D)
