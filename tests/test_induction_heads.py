@@ -79,3 +79,14 @@ def test_live_widget_retrains(capsys):
     text = "".join(o.get("text", "") for o in output.outputs)
     assert "transition step" in text or "transition step" in capsys.readouterr().out
     assert isinstance(controls["prior"], widgets.Dropdown)
+
+
+def test_trigram_extension_passes_through_the_bigram_solution():
+    """Full scale's trigram run, shortened: unigram, then bigram, then trigram statistics."""
+    metrics = ih.run(ih.config_for("test", **{**ih.TRIGRAM, "steps": 1200, "lr": 2e-3})).metrics
+    base = metrics["baselines"]
+    closest = [min(("unigram", "bigram", "trigram"), key=lambda name: metrics[f"kl_to_{name}"][i])
+               for i in range(len(metrics["step"]))]
+    assert "unigram" in closest and "bigram" in closest and closest[-1] == "trigram"
+    assert closest.index("unigram") < closest.index("bigram") < closest.index("trigram")
+    assert metrics["kl_model"][-1] < base["bigram"] - 0.05
