@@ -488,7 +488,7 @@ def plot_training(result: Result, ax=None, cursor: int | None = None, title: str
     ax.set_ylabel("KL(true next token || model) [nats]")
     task = {1: "unigram", 2: "bigram", 3: "trigram", 4: "4-gram"}[m["config"]["ngram"]]
     ax.set_title(title or f"Learning {task} chains in context (k={m['config']['k']}, prior={m['config']['prior']})")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 0.1))
     return ax.figure
 
 
@@ -586,7 +586,7 @@ def plot_prior_experiment(results: dict[str, Result]):
     return fig
 
 
-EXPLORER_VERSION = 2
+EXPLORER_VERSION = 5
 
 
 def explorer(result: Result):
