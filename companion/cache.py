@@ -141,7 +141,10 @@ def cache_info() -> dict:
 def clear_cache(experiment: str | None = None) -> int:
     """Delete every entry (or one experiment's); return how many entries went."""
     root = cache_root()
-    targets = [root / experiment] if experiment else ([p for p in root.iterdir()] if root.exists() else [])
+    if experiment:
+        targets = [root / experiment]
+    else:
+        targets = list(root.iterdir()) if root.exists() else []
     removed = 0
     for target in targets:
         if target.is_dir():

@@ -77,8 +77,8 @@ class Config:
         check_int("n_evals", self.n_evals, 2, 1000)
         check_int("test_size", self.test_size, 8, 100_000)
         check_int("seed", self.seed, 0)
-        if self.prior == "doubly-stochastic" and self.ngram != 2:
-            raise ValueError("prior='doubly-stochastic' needs ngram=2")
+        if self.prior in ("doubly-stochastic", "mixture") and self.ngram != 2:
+            raise ValueError(f"prior={self.prior!r} needs ngram=2, got ngram={self.ngram}")
 
 
 SCALES = {

@@ -16,7 +16,8 @@ from companion.runtime import pick_device, set_seed
     (dict(d_model=15, n_heads=2), "d_model must be divisible by n_heads"),
     (dict(seed=-1), "seed must be >= 0"),
     (dict(steps=2.5), "steps must be an integer"),
-    (dict(prior="doubly-stochastic", ngram=3), "prior='doubly-stochastic' needs ngram=2"),
+    (dict(prior="doubly-stochastic", ngram=3), "prior='doubly-stochastic' needs ngram=2, got ngram=3"),
+    (dict(prior="mixture", ngram=3), "prior='mixture' needs ngram=2, got ngram=3"),
 ])
 def test_bad_settings_name_the_parameter(bad, message):
     with pytest.raises(ValueError) as error:
