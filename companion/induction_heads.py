@@ -14,8 +14,6 @@ model has to estimate the chain from the context. The story, in the order of thi
 from __future__ import annotations
 
 import dataclasses
-import os
-import platform
 import time
 from dataclasses import dataclass
 
@@ -25,7 +23,7 @@ from torch.nn import functional as F
 from .cache import Result, cached
 from .config import check_choice, check_float, check_int, resolve_scale
 from .models import Transformer
-from .runtime import pick_device, set_seed, torch_threads
+from .runtime import environment, pick_device, set_seed, torch_threads
 from .training import log_spaced_steps, train
 
 NAME = "induction-heads"
@@ -349,13 +347,9 @@ PRIOR_EXPERIMENT = ("dirichlet", "doubly-stochastic")
 
 def run_many(configs: list[Config], n_jobs: int = 2) -> list[Result]:
     """Several runs at once, one process per core (each run uses one thread); cached like `run`."""
-    from .cache import entry_path
-    from .sweeps import sweep
+    from .sweeps import run_cached
 
-    missing = [c for c in configs if not entry_path(NAME, VERSION, c).exists()]
-    if len(missing) > 1:  # train in parallel; every run then reads back from the cache
-        sweep(run, [{"config": c} for c in missing], n_jobs=n_jobs)
-    return [run(c) for c in configs]
+    return run_cached(run, configs, NAME, VERSION, n_jobs=n_jobs)
 
 
 def prior_experiment(scale: str | None = None, seed: int = 0, n_jobs: int = 2) -> dict[str, Result]:
@@ -427,10 +421,7 @@ def reproducibility_card(result: Result) -> dict:
         "config": result.metrics["config"],
         "wall_seconds_when_trained": result.metrics["wall_seconds"],
         "loaded_from_cache": result.from_cache,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "threads_per_run": 1,
+        **environment(threads_per_run=1),
         "full_scale_changes": {key: (SCALES["book"].get(key), value) for key, value in SCALES["full"].items()}
         | {"trigram_run": TRIGRAM},
     }
@@ -632,31 +623,22 @@ def live_widget(scale: str = "book"):
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import clear_output
+
+    from .live import retrain_panel
 
     k = widgets.IntSlider(value=3, min=2, max=6, description="k (states)")
     alpha = widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1, description="alpha")
     prior = widgets.Dropdown(options=PRIORS, value="dirichlet", description="prior")
     lr = widgets.FloatLogSlider(value=2e-3, base=10, min=-3.5, max=-2, description="learning rate")
     steps = widgets.IntSlider(value=1000, min=200, max=4000, step=200, description="steps")
-    button = widgets.Button(description="Retrain", button_style="primary")
-    output = widgets.Output()
 
-    def retrain(_):
-        with output:
-            clear_output()
-            try:
-                config = config_for(scale, k=k.value, alpha=alpha.value, prior=prior.value,
-                                    lr=lr.value, steps=steps.value)
-            except ValueError as err:
-                print(err)
-                return
-            result = run(config)
-            checks = phase_checks(result.metrics)
-            print(f"transition step: {result.metrics['transition_step']}, final gap to bigram: "
-                  f"{checks['final_gap_to_bigram']:.3f} nats")
-            plot_training(result)
-            plt.show()
+    def retrain():
+        config = config_for(scale, k=k.value, alpha=alpha.value, prior=prior.value, lr=lr.value, steps=steps.value)
+        result = run(config)
+        checks = phase_checks(result.metrics)
+        print(f"transition step: {result.metrics['transition_step']}, final gap to bigram: "
+              f"{checks['final_gap_to_bigram']:.3f} nats")
+        plot_training(result)
+        plt.show()
 
-    button.on_click(retrain)
-    return widgets.VBox([widgets.HBox([k, alpha, prior]), widgets.HBox([lr, steps, button]), output])
+    return retrain_panel([[k, alpha, prior], [lr, steps]], retrain)

@@ -166,3 +166,72 @@ def sparse_mask(rows: int, cols: int, per_row: int, generator: torch.Generator |
     scores = torch.rand(rows, cols, generator=generator)
     chosen = scores.topk(per_row, dim=1).indices
     return torch.zeros(rows, cols).scatter_(1, chosen, 1.0)
+
+
+INITS = ("uniform", "gaussian", "sign")
+
+
+class EnsembleMLP(nn.Module):
+    """R independent two-layer perceptrons evaluated as one batched network.
+
+    Every parameter carries a leading replicate axis R, so one matrix product per layer trains R
+    runs (seeds, or grid cells of one shape) at the cost of about one: small networks on a CPU are
+    dominated by per-call overhead, not by arithmetic. Replicate i is initialised from
+    ``generators[i]`` alone, so it is the same network whichever others it is batched with.
+
+    ``init``: "uniform" is PyTorch's default for ``nn.Linear`` (U(±1/sqrt(fan_in)) for weights and
+    biases); "gaussian" draws N(0, 1/fan_in) weights and zero biases; "sign" draws ±1/sqrt(fan_in)
+    weights and zero biases (the initialisation the hidden-progress theory analyses). ``sparsity=s``
+    keeps only s random non-zero input weights per hidden neuron at initialisation.
+
+    Shapes: input (R, B, d_in) -> output (R, B, d_out).
+    """
+
+    def __init__(self, replicates: int, d_in: int, width: int, d_out: int = 1, activation_name: str = "relu",
+                 bias: bool = True, init: str = "uniform", sparsity: int | None = None,
+                 generators: list[torch.Generator] | None = None):
+        super().__init__()
+        check_int("replicates", replicates, 1)
+        check_int("d_in", d_in, 1)
+        check_int("width", width, 1)
+        check_int("d_out", d_out, 1)
+        check_choice("init", init, INITS)
+        if sparsity is not None:
+            check_int("sparsity", sparsity, 1, d_in)
+        if generators is None:
+            generators = [torch.Generator().manual_seed(int(torch.randint(2**62, (1,)))) for _ in range(replicates)]
+        if len(generators) != replicates:
+            raise ValueError(f"need one generator per replicate: {replicates}, got {len(generators)}")
+        self.act = activation(activation_name)
+        layers = [_init_layer(d_in, width, bias, init, sparsity, g) + _init_layer(width, d_out, bias, init, None, g)
+                  for g in generators]
+        w1, b1, w2, b2 = (torch.stack(column) for column in zip(*layers))
+        self.hidden = nn.Parameter(w1)  # (R, width, d_in)
+        self.readout = nn.Parameter(w2)  # (R, d_out, width)
+        self.hidden_bias = nn.Parameter(b1) if bias else None  # (R, width)
+        self.readout_bias = nn.Parameter(b2) if bias else None  # (R, d_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pre = x @ self.hidden.transpose(1, 2)  # (R, B, width)
+        if self.hidden_bias is not None:
+            pre = pre + self.hidden_bias[:, None]
+        out = self.act(pre) @ self.readout.transpose(1, 2)  # (R, B, d_out)
+        if self.readout_bias is not None:
+            out = out + self.readout_bias[:, None]
+        return out
+
+
+def _init_layer(fan_in: int, fan_out: int, bias: bool, init: str, sparsity: int | None,
+                generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    bound = 1 / math.sqrt(fan_in)
+    if init == "uniform":
+        weight = (torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * bound
+        offset = (torch.rand(fan_out, generator=generator) * 2 - 1) * bound if bias else torch.zeros(fan_out)
+    elif init == "gaussian":
+        weight, offset = torch.randn(fan_out, fan_in, generator=generator) * bound, torch.zeros(fan_out)
+    else:
+        signs = torch.randint(0, 2, (fan_out, fan_in), generator=generator) * 2 - 1
+        weight, offset = signs.float() * bound, torch.zeros(fan_out)
+    if sparsity is not None:
+        weight = weight * sparse_mask(fan_out, fan_in, sparsity, generator)
+    return weight, offset

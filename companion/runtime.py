@@ -69,3 +69,27 @@ def progress_enabled() -> bool:
     except ImportError:
         pass
     return sys.stderr.isatty()
+
+
+def derived_generator(*keys: int) -> torch.Generator:
+    """A torch generator for a tuple of integers (a seed and a stream number, say).
+
+    PyTorch's CPU generator keeps only the low 32 bits of its seed, so seeds like ``seed + 2**40``
+    silently collide with ``seed``; NumPy's SeedSequence mixes the whole tuple into a fresh seed.
+    """
+    for key in keys:
+        if not isinstance(key, int) or key < 0:
+            raise ValueError(f"generator keys must be non-negative integers, got {keys!r}")
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(list(keys)).generate_state(1)[0]))
+
+
+def environment(threads_per_run: int = 1) -> dict:
+    """The machine and software a result was computed with, for reproducibility cards."""
+    import platform
+
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads_per_run": threads_per_run,
+    }

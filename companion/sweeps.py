@@ -27,3 +27,18 @@ def sweep(fn: Callable, points: list[dict], n_jobs: int = -1, backend: str = "lo
         return [fn(**point) for point in points]
     with parallel_config(backend=backend, n_jobs=n_jobs):
         return Parallel()(delayed(fn)(**point) for point in points)
+
+
+def _fill(run: Callable, config) -> None:
+    run(config)  # the result lands in the cache; nothing travels back between processes
+
+
+def run_cached(run: Callable, configs: list, name: str, version: int, n_jobs: int = 2) -> list:
+    """``[run(c) for c in configs]`` for a cached experiment: the configs missing from the cache are
+    trained first, in parallel processes, and then every result is read back from the cache."""
+    from .cache import entry_path
+
+    missing = list(dict.fromkeys(c for c in configs if not entry_path(name, version, c).exists()))
+    if len(missing) > 1:
+        sweep(_fill, [{"run": run, "config": c} for c in missing], n_jobs=n_jobs)
+    return [run(c) for c in configs]

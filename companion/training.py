@@ -27,17 +27,19 @@ def train(
     evaluate: Callable[[int], dict],
     eval_steps: list[int],
     description: str = "training",
+    stop: Callable[[dict], bool] | None = None,
 ) -> dict[str, list]:
     """Train for `steps` steps and evaluate at each step in `eval_steps` (step 0 is before training).
 
     ``batch(step)`` returns the tensors of one batch; ``loss(model, *tensors)`` returns a scalar.
     ``evaluate(step)`` returns a dict of numbers and tensors: numbers become lists in the returned
     history, tensors are stacked along a new first axis (snapshots for scrubbing through training).
+    ``stop(measured)``, when given, is asked after each evaluation whether training can end early.
     """
     wanted = set(eval_steps)
     history: dict[str, list] = {"step": []}
 
-    def record(step: int) -> None:
+    def record(step: int) -> bool:
         model.eval()
         with torch.no_grad():
             measured = evaluate(step)
@@ -45,16 +47,17 @@ def train(
         history["step"].append(step)
         for name, value in measured.items():
             history.setdefault(name, []).append(value)
+        return stop is not None and stop(measured)
 
-    if 0 in wanted:
-        record(0)
+    if 0 in wanted and record(0):
+        steps = 0
     model.train()
     for step in tqdm(range(1, steps + 1), desc=description, disable=not progress_enabled()):
         optimizer.zero_grad(set_to_none=True)
         loss(model, *batch(step)).backward()
         optimizer.step()
-        if step in wanted:
-            record(step)
+        if step in wanted and record(step):
+            break
     return {
         name: torch.stack(values) if isinstance(values[0], torch.Tensor) else values
         for name, values in history.items()

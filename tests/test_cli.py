@@ -45,3 +45,15 @@ def test_cache_info_and_clear(private_cache):
     assert run_cli("cache", "info").returncode == 0
     done = run_cli("cache", "clear")
     assert done.returncode == 0 and "removed 0 entries" in done.stdout
+
+
+def test_reproduce_hidden_progress_writes_runs_control_and_scaling(tmp_path):
+    done = run_cli("reproduce", "hidden-progress", "--scale", "test", "--seed", "0", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "hidden-progress.json").read_text())
+    run = report["runs"][0]
+    assert {"seed", "n", "k", "t_c", "steps", "loss", "support_weight_share"} <= set(run)
+    assert len(run["steps"]) == len(run["loss"]) == len(run["support_weight_share"])
+    assert [r["seed"] for r in report["runs"]] == list(range(len(report["runs"])))
+    assert {"steps", "support_weight_share"} <= set(report["control"])
+    assert all({"n", "k", "median_t_c", "seeds"} <= set(row) for row in report["scaling"])

@@ -72,9 +72,9 @@ def test_live_widget_retrains(capsys):
     import ipywidgets as widgets
 
     box = ih.live_widget(scale="test")
-    controls = {w.description: w for row in box.children[:2] for w in row.children}
+    controls = {w.description: w for row in box.children[:-1] for w in row.children}
     controls["steps"].value = 200
-    output = box.children[2]
+    output = box.children[-1]
     controls["Retrain"].click()
     text = "".join(o.get("text", "") for o in output.outputs)
     assert "transition step" in text or "transition step" in capsys.readouterr().out

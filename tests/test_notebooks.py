@@ -14,7 +14,7 @@ CHAPTERS = notebooks.chapter_paths()
 
 
 def test_there_are_chapters():
-    assert [p.name for p in CHAPTERS] == ["induction-heads.ipynb"]
+    assert sorted(p.name for p in CHAPTERS) == ["hidden-progress.ipynb", "induction-heads.ipynb"]
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
