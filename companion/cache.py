@@ -151,3 +151,18 @@ def clear_cache(experiment: str | None = None) -> int:
             removed += sum(1 for p in target.iterdir() if p.is_dir() and not p.name.startswith("."))
             shutil.rmtree(target)
     return removed
+
+
+def cached_training(name: str, version: int, config, compute: Callable, use_cache: bool = True,
+                    device: str = "auto", threads: int = 1) -> Result:
+    """``cached`` for a training run: ``compute(config, device)`` on the chosen device ("auto" picks
+    cuda, then mps, then cpu) with `threads` CPU threads; one is the fastest for networks this small
+    (benchmarks/RESULTS.md). The cache key leaves the device out: a result stands for its config."""
+    from .runtime import pick_device, torch_threads
+
+    target = pick_device(device)
+
+    def run():
+        with torch_threads(threads):
+            return compute(config, target)
+    return cached(name, version, config, run, use_cache=use_cache)

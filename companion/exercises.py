@@ -20,14 +20,22 @@ def _report(ok: bool, message: str) -> bool:
     return ok
 
 
-def _call(fn, *args):
-    """Call the student's function; an unfinished stub or a crash becomes a hint, not an error."""
+def _attempt(fn, *args, convert=lambda value: value):
+    """Call the student's function; an unfinished stub or a crash becomes a hint, not an error.
+
+    Returns (value, None) or (None, hint).
+    """
     try:
-        return np.asarray(fn(*args), dtype=float), None
+        return convert(fn(*args)), None
     except NotImplementedError:
         return None, "not implemented yet: replace the `raise NotImplementedError` with your code."
     except Exception as err:  # the student's code is allowed to be wrong in any way
         return None, f"your function raised {type(err).__name__}: {err}"
+
+
+def _call(fn, *args):
+    """The student's answer as a float array, or a hint."""
+    return _attempt(fn, *args, convert=lambda value: np.asarray(value, dtype=float))
 
 
 def _random_sequences(k: int, count: int = 20, length: int = 30, seed: int = 0):
@@ -177,12 +185,9 @@ def check_fourier_coefficient(fn) -> bool:
         for size in (0, 1, 2, 3, 4):
             subset = sorted(generator.choice(n, size, replace=False).tolist())
             want = parity.fourier_coefficient(f, n, subset)
-            try:
-                got = float(fn(f, n, subset))
-            except NotImplementedError:
-                return _report(False, "not implemented yet: replace the `raise NotImplementedError` with your code.")
-            except Exception as err:  # the student's code is allowed to be wrong in any way
-                return _report(False, f"your function raised {type(err).__name__}: {err}")
+            got, problem = _attempt(fn, f, n, subset, convert=float)
+            if problem:
+                return _report(False, problem)
             checked += 1
             if abs(got - want) > 1e-6:
                 if abs(got - parity.fourier_coefficient(f, n, [])) < 1e-6 and size:
@@ -242,3 +247,66 @@ def check_t_c_prediction(answer: float, scaling_rows: list[dict], k: int, n: int
         return _report(False, "that is the largest measured median: extrapolate the fitted line to the new n.")
     return _report(False, f"{answer:.0f} is off: fit log(median t_c) = a + b log(n) to the k={k} rows "
                           f"(numpy.polyfit on the logs), then evaluate it at n={n}.")
+
+
+# ----------------------------------------------------------------------------- Pareto frontiers
+
+def check_sparse_init(fn) -> bool:
+    """fn(width, n, s, generator) -> tensor (width, n): each row has exactly s non-zero entries on
+    coordinates drawn uniformly at random, independently for each row."""
+    weights, problem = _attempt(fn, 4000, 20, 3, torch.Generator().manual_seed(0), convert=torch.as_tensor)
+    again, _ = _attempt(fn, 4000, 20, 3, torch.Generator().manual_seed(1), convert=torch.as_tensor)
+    if problem:
+        return _report(False, problem)
+    if tuple(weights.shape) != (4000, 20):
+        return _report(False, f"expected shape (width, n) = (4000, 20), got {tuple(weights.shape)}.")
+    per_row = (weights != 0).sum(1)
+    if not bool((per_row == 3).all()):
+        bad = int((per_row != 3).nonzero()[0, 0])
+        return _report(False, f"row {bad} has {int(per_row[bad])} non-zero weights; every row needs exactly s = 3 "
+                              "(draw the s coordinates without replacement, and no zero values on them).")
+    share = (weights != 0).float().mean(0) / (3 / 20)  # each column's frequency against the expected s/n
+    if float((share - 1).abs().max()) > 0.15:
+        return _report(False, "some coordinates are chosen far more often than others: draw each row's s "
+                              "coordinates uniformly at random (torch.randperm(n)[:s] per row, for example).")
+    if torch.equal(weights != 0, again != 0):
+        return _report(False, "two different generators gave the same pattern: draw with the generator passed in.")
+    return _report(True, "every row has exactly s random non-zero weights, spread evenly over the coordinates.")
+
+
+def check_cover_probability(fn) -> bool:
+    """fn(n, k, s) -> the probability that s coordinates drawn without replacement include all k of S."""
+    from math import comb
+
+    cases = [(30, 3, 3), (30, 3, 6), (30, 3, 10), (20, 2, 5), (50, 4, 12), (10, 3, 2), (12, 3, 12)]
+    for n, k, s in cases:
+        want = comb(n - k, s - k) / comb(n, s) if s >= k else 0.0
+        got, problem = _attempt(fn, n, k, s, convert=float)
+        if problem:
+            return _report(False, problem)
+        if abs(got - want) > 1e-9 * max(1.0, want):
+            if abs(got - (s / n) ** k) < 1e-12:
+                hint = "(s/n)^k treats the draws as independent; they are without replacement."
+            elif s < k and got != 0:
+                hint = "with fewer than k coordinates a neuron cannot cover all of S: the answer is 0."
+            else:
+                hint = "count the s-subsets that contain S, C(n-k, s-k), over all s-subsets, C(n, s)."
+            return _report(False, f"for n={n}, k={k}, s={s} expected {want:.6g}, got {got:.6g}. {hint}")
+    p = comb(27, 3) / comb(30, 6)
+    return _report(True, f"right on {len(cases)} cases. With n=30, k=3, s=6 a neuron covers S with probability "
+                         f"{p:.4f}; among 1000 neurons about {1000 * p:.0f} do.")
+
+
+def check_frontier_reading(answer, rows: list[dict], init: str = "sparse", width: int = 1000) -> bool:
+    """The smallest m in the grid at which (init, width) succeeds at least half the time."""
+    from .pareto_frontiers import frontier
+
+    want = frontier(rows, init, width)
+    if answer == want:
+        return _report(True, f"m = {want}: the smallest size in the grid at which {init} nets of width {width} "
+                             "succeed at least half the time.")
+    dense = frontier(rows, "dense" if init == "sparse" else "sparse", width)
+    if answer == dense and dense != want:
+        return _report(False, "that is the other initialisation's frontier: read the other heat map.")
+    return _report(False, f"{answer!r} is not it: in the heat map for {init} initialisation, go along the row "
+                          f"width = {width} and find the first column whose rate is at least 0.50.")

@@ -25,11 +25,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from . import parity
-from .cache import Result, cached
+from . import parity, runtime
+from .cache import Result, cached, cached_training
 from .config import check_choice, check_float, check_int, resolve_scale
 from .models import ACTIVATIONS, INITS, EnsembleMLP
-from .runtime import derived_generator, environment, pick_device, torch_threads
+from .runtime import derived_generator, torch_threads
 from .training import train
 
 NAME = "hidden-progress"
@@ -242,12 +242,7 @@ def run(config: Config, use_cache: bool = True, device: str = "auto") -> Result:
     ``snapshot_steps``; ``supports`` (replicates, k). On a CPU a run uses one thread, the fastest choice for
     networks this small (benchmarks/RESULTS.md).
     """
-    target = pick_device(device)
-
-    def compute():
-        with torch_threads(1):
-            return _compute(config, target)
-    return cached(NAME, VERSION, config, compute, use_cache=use_cache)
+    return cached_training(NAME, VERSION, config, _compute, use_cache=use_cache, device=device)
 
 
 def run_many(configs: list[Config], n_jobs: int = 2) -> list[Result]:
@@ -467,19 +462,10 @@ def experiments(scale: str | None = None, seed: int = 0, n_jobs: int = 2) -> dic
 
 
 def reproducibility_card(result: Result) -> dict:
-    return {
-        "experiment": NAME,
-        "version": VERSION,
-        "config": result.metrics["config"],
-        "seeds": result.metrics["seeds"],
-        "wall_seconds_when_trained": result.metrics["wall_seconds"],
-        "loaded_from_cache": result.from_cache,
-        **environment(threads_per_run=1),
-        "full_scale_changes": {
-            "main run": {key: (SCALES["book"].get(key), value) for key, value in SCALES["full"].items()},
-            "scaling": SCALING["full"], "widths": WIDTHS["full"],
-        },
-    }
+    changes = {"main run": {key: (SCALES["book"].get(key), value) for key, value in SCALES["full"].items()},
+               "scaling": SCALING["full"], "widths": WIDTHS["full"]}
+    return runtime.reproducibility_card(NAME, VERSION, result, seeds=result.metrics["seeds"],
+                                        full_scale_changes=changes)
 
 
 def reproduce(scale: str | None = None, seed: int = 0) -> dict:

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from .cache import Result, cached
+from . import runtime
+from .cache import Result, cached_training
 from .config import check_choice, check_float, check_int, resolve_scale
 from .models import Transformer
-from .runtime import environment, pick_device, set_seed, torch_threads
+from .runtime import set_seed
 from .training import log_spaced_steps, train
 
 NAME = "induction-heads"
@@ -332,12 +333,7 @@ def run(config: Config, use_cache: bool = True, device: str = "auto") -> Result:
     fastest choice for models this small (benchmarks/RESULTS.md). The cache key leaves the device
     out: a result trained on any device stands for its config.
     """
-    target = pick_device(device)
-
-    def compute():
-        with torch_threads(1):
-            return _compute(config, target)
-    return cached(NAME, VERSION, config, compute, use_cache=use_cache)
+    return cached_training(NAME, VERSION, config, _compute, use_cache=use_cache, device=device)
 
 
 # ----------------------------------------------------------------------------- experiments of the chapter
@@ -415,16 +411,8 @@ def trigram_run(scale: str | None = None, seed: int = 0) -> Result | None:
 
 def reproducibility_card(result: Result) -> dict:
     """Config, seed, machine, software and the measured wall time of a run."""
-    return {
-        "experiment": NAME,
-        "version": VERSION,
-        "config": result.metrics["config"],
-        "wall_seconds_when_trained": result.metrics["wall_seconds"],
-        "loaded_from_cache": result.from_cache,
-        **environment(threads_per_run=1),
-        "full_scale_changes": {key: (SCALES["book"].get(key), value) for key, value in SCALES["full"].items()}
-        | {"trigram_run": TRIGRAM},
-    }
+    changes = {key: (SCALES["book"].get(key), value) for key, value in SCALES["full"].items()}
+    return runtime.reproducibility_card(NAME, VERSION, result, full_scale_changes=changes | {"trigram_run": TRIGRAM})
 
 
 def reproduce(scale: str | None = None, seed: int = 0) -> dict:

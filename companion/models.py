@@ -169,6 +169,7 @@ def sparse_mask(rows: int, cols: int, per_row: int, generator: torch.Generator |
 
 
 INITS = ("uniform", "gaussian", "sign")
+PARAMETRIZATIONS = ("standard", "mean-field")
 
 
 class EnsembleMLP(nn.Module):
@@ -182,20 +183,27 @@ class EnsembleMLP(nn.Module):
     ``init``: "uniform" is PyTorch's default for ``nn.Linear`` (U(±1/sqrt(fan_in)) for weights and
     biases); "gaussian" draws N(0, 1/fan_in) weights and zero biases; "sign" draws ±1/sqrt(fan_in)
     weights and zero biases (the initialisation the hidden-progress theory analyses). ``sparsity=s``
-    keeps only s random non-zero input weights per hidden neuron at initialisation.
+    keeps only s random non-zero input weights per hidden neuron at initialisation, scaled up by
+    sqrt(d_in / s) so that pre-activations start with the same spread as a dense neuron's.
+
+    ``parametrization``: "standard" is nn.Linear's; "mean-field" draws read-out weights of order 1 and
+    divides the output by the width, so that each neuron's contribution, and how fast it learns at a
+    learning rate scaled by the width, do not depend on how many other neurons there are: a wider
+    network is more independent attempts at the same feature, not a different model.
 
     Shapes: input (R, B, d_in) -> output (R, B, d_out).
     """
 
     def __init__(self, replicates: int, d_in: int, width: int, d_out: int = 1, activation_name: str = "relu",
                  bias: bool = True, init: str = "uniform", sparsity: int | None = None,
-                 generators: list[torch.Generator] | None = None):
+                 generators: list[torch.Generator] | None = None, parametrization: str = "standard"):
         super().__init__()
         check_int("replicates", replicates, 1)
         check_int("d_in", d_in, 1)
         check_int("width", width, 1)
         check_int("d_out", d_out, 1)
         check_choice("init", init, INITS)
+        check_choice("parametrization", parametrization, PARAMETRIZATIONS)
         if sparsity is not None:
             check_int("sparsity", sparsity, 1, d_in)
         if generators is None:
@@ -206,6 +214,10 @@ class EnsembleMLP(nn.Module):
         layers = [_init_layer(d_in, width, bias, init, sparsity, g) + _init_layer(width, d_out, bias, init, None, g)
                   for g in generators]
         w1, b1, w2, b2 = (torch.stack(column) for column in zip(*layers))
+        self.output_scale = 1.0
+        if parametrization == "mean-field":
+            w2, b2 = w2 * math.sqrt(width), torch.zeros_like(b2)
+            self.output_scale = 1.0 / width
         self.hidden = nn.Parameter(w1)  # (R, width, d_in)
         self.readout = nn.Parameter(w2)  # (R, d_out, width)
         self.hidden_bias = nn.Parameter(b1) if bias else None  # (R, width)
@@ -215,7 +227,7 @@ class EnsembleMLP(nn.Module):
         pre = x @ self.hidden.transpose(1, 2)  # (R, B, width)
         if self.hidden_bias is not None:
             pre = pre + self.hidden_bias[:, None]
-        out = self.act(pre) @ self.readout.transpose(1, 2)  # (R, B, d_out)
+        out = self.act(pre) @ self.readout.transpose(1, 2) * self.output_scale  # (R, B, d_out)
         if self.readout_bias is not None:
             out = out + self.readout_bias[:, None]
         return out
@@ -233,5 +245,5 @@ def _init_layer(fan_in: int, fan_out: int, bias: bool, init: str, sparsity: int 
         signs = torch.randint(0, 2, (fan_out, fan_in), generator=generator) * 2 - 1
         weight, offset = signs.float() * bound, torch.zeros(fan_out)
     if sparsity is not None:
-        weight = weight * sparse_mask(fan_out, fan_in, sparsity, generator)
+        weight = weight * sparse_mask(fan_out, fan_in, sparsity, generator) * math.sqrt(fan_in / sparsity)
     return weight, offset

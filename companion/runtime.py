@@ -93,3 +93,16 @@ def environment(threads_per_run: int = 1) -> dict:
         "torch": torch.__version__,
         "threads_per_run": threads_per_run,
     }
+
+
+def reproducibility_card(name: str, version: int, result, **extra) -> dict:
+    """Config, wall time, cache status, machine and software of a result, plus chapter-specific entries."""
+    return {
+        "experiment": name,
+        "version": version,
+        "config": result.metrics["config"],
+        "wall_seconds_when_trained": result.metrics["wall_seconds"],
+        "loaded_from_cache": result.from_cache,
+        **environment(threads_per_run=1),
+        **extra,
+    }

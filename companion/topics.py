@@ -7,6 +7,7 @@ import importlib
 TOPICS = {
     "induction-heads": "companion.induction_heads",
     "hidden-progress": "companion.hidden_progress",
+    "pareto-frontiers": "companion.pareto_frontiers",
 }
 
 

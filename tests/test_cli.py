@@ -57,3 +57,13 @@ def test_reproduce_hidden_progress_writes_runs_control_and_scaling(tmp_path):
     assert [r["seed"] for r in report["runs"]] == list(range(len(report["runs"])))
     assert {"steps", "support_weight_share"} <= set(report["control"])
     assert all({"n", "k", "median_t_c", "seeds"} <= set(row) for row in report["scaling"])
+
+
+def test_reproduce_pareto_frontiers_writes_grid_lottery_and_tabular(tmp_path):
+    done = run_cli("reproduce", "pareto-frontiers", "--scale", "test", "--seed", "0", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "pareto-frontiers.json").read_text())
+    assert all({"m", "width", "init", "success_rate", "seeds", "median_steps"} <= set(row) for row in report["grid"])
+    assert {row["init"] for row in report["grid"]} == {"dense", "sparse"}
+    assert {"pruned_success", "random_success"} <= set(report["lottery"])
+    assert all({"dataset", "m", "mlp_error", "rf_error"} <= set(row) for row in report["tabular"])
