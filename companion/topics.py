@@ -8,6 +8,7 @@ TOPICS = {
     "induction-heads": "companion.induction_heads",
     "hidden-progress": "companion.hidden_progress",
     "pareto-frontiers": "companion.pareto_frontiers",
+    "increasing-complexity": "companion.increasing_complexity",
 }
 
 

@@ -67,3 +67,14 @@ def test_reproduce_pareto_frontiers_writes_grid_lottery_and_tabular(tmp_path):
     assert {row["init"] for row in report["grid"]} == {"dense", "sparse"}
     assert {"pruned_success", "random_success"} <= set(report["lottery"])
     assert all({"dataset", "m", "mlp_error", "rf_error"} <= set(row) for row in report["tabular"])
+
+
+def test_reproduce_increasing_complexity_writes_both_data_sets(tmp_path):
+    done = run_cli("reproduce", "increasing-complexity", "--scale", "test", "--seed", "0", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "increasing-complexity.json").read_text())
+    for dataset in ("sine", "digits"):
+        for kind in ("clean", "label_noise"):
+            block = report[dataset][kind]
+            assert {"steps", "I_FY", "mu", "I_FY_given_L", "I_LY", "acc_F", "acc_L"} <= set(block)
+            assert len(block["steps"]) == len(block["mu"]) == len(block["acc_F"])

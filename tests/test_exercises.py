@@ -138,3 +138,19 @@ def test_frontier_reading_check(capsys):
     assert exercises.check_frontier_reading(1000, rows)
     assert not exercises.check_frontier_reading(1400, rows)
     assert "other initialisation" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- increasing complexity
+
+def test_information_checks(capsys):
+    from companion import increasing_complexity as ic
+
+    assert exercises.check_mutual_information(ic.mutual_information)
+    assert not exercises.check_mutual_information(lambda a, b: ic.mutual_information(a, b) * np.log(2))
+    assert "nats" in capsys.readouterr().out
+    assert exercises.check_mu(ic.mu)
+    assert not exercises.check_mu(ic.conditional_mutual_information)
+    assert "I(F;Y|L) alone" in capsys.readouterr().out
+    assert exercises.check_negative_mu("b")
+    assert "mu = -1.000" in capsys.readouterr().out
+    assert not exercises.check_negative_mu("c")
