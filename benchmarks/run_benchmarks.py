@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,27 +30,38 @@ from companion.topics import TOPICS  # noqa: E402
 
 
 def timed(command: list[str], env: dict) -> float:
+    return timed_with_cpu(command, env)[0]
+
+
+def timed_with_cpu(command: list[str], env: dict) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system, the command and all its worker processes)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True, text=True)
-    return time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def environment(cache: Path) -> dict:
     return {**os.environ, "COMPANION_CACHE": str(cache), "COMPANION_PROGRESS": "0"}
 
 
-def chapter_times(repeats: int) -> dict[str, tuple[float, float]]:
+def chapter_times(repeats: int) -> dict[str, tuple[float, float, float]]:
+    """Per topic: median cold wall time, median cold CPU time, median warm wall time."""
     results = {}
     for topic in sorted(TOPICS):
-        cold, warm = [], []
+        cold, cpu, warm = [], [], []
         for _ in range(repeats):
             with tempfile.TemporaryDirectory() as scratch:
                 env = environment(Path(scratch) / "cache")
                 command = [sys.executable, "-m", "companion", "reproduce", topic, "--scale", "book",
                            "--out", scratch]
-                cold.append(timed(command, env))
+                wall, seconds = timed_with_cpu(command, env)
+                cold.append(wall)
+                cpu.append(seconds)
                 warm.append(timed(command, env))
-        results[topic] = (statistics.median(cold), statistics.median(warm))
+        results[topic] = (statistics.median(cold), statistics.median(cpu), statistics.median(warm))
     return results
 
 
@@ -64,6 +76,32 @@ def book_times(repeats: int) -> tuple[float, float]:
             shutil.rmtree(Path(scratch) / "_build")  # a clean _build, but the result cache kept
             warm.append(timed(command, env))
     return statistics.median(cold), statistics.median(warm)
+
+
+def ensemble_thread_times(repeats: int, steps: int = 200) -> dict[int, float]:
+    """Milliseconds per step of the hidden-progress chapter's batched network (10 seeds, n=50, width 100)."""
+    from companion import hidden_progress as hp
+    from companion.models import EnsembleMLP
+
+    config = hp.config_for("book")
+    generators = hp.replicate_generators(config)
+    x = torch.randint(0, 2, (config.replicates, config.batch_size, config.n)).float() * 2 - 1
+    y = x[..., :3].prod(-1)
+    per_step = {}
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        samples = []
+        for _ in range(repeats):
+            model = EnsembleMLP(config.replicates, config.n, config.width, init="sign", generators=generators)
+            optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+            started = time.perf_counter()
+            for _ in range(steps):
+                optimizer.zero_grad()
+                hp.per_replicate_loss("hinge", model(x)[..., 0], y).sum().backward()
+                optimizer.step()
+            samples.append((time.perf_counter() - started) / steps * 1000)
+        per_step[threads] = statistics.median(samples)
+    return per_step
 
 
 def thread_times(repeats: int, steps: int = 40) -> dict[int, float]:
@@ -109,12 +147,15 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--book-repeats", type=int, default=None, help="book builds to time (default: --repeats)")
     parser.add_argument("--skip-book", action="store_true", help="skip the (slow) book builds")
     args = parser.parse_args()
+    book_repeats = args.book_repeats or args.repeats
 
     threads = thread_times(args.repeats)
+    ensemble_threads = ensemble_thread_times(args.repeats)
     chapters = chapter_times(args.repeats)
-    book = None if args.skip_book else book_times(args.repeats)
+    book = None if args.skip_book else book_times(book_repeats)
 
     lines = [
         "# Benchmarks",
@@ -126,11 +167,16 @@ def main() -> None:
         "",
         "## Chapters: `python -m companion reproduce TOPIC --scale book`",
         "",
-        "| topic | cold cache (s) | warm cache (s) |",
-        "|---|---|---|",
-        *[f"| {topic} | {cold:.1f} | {warm:.1f} |" for topic, (cold, warm) in chapters.items()],
+        "Wall time with both cores (a chapter's runs go to one process per core); CPU time is user + system",
+        "time summed over the command and its worker processes.",
         "",
-        "## Book: `jupyter-book build . -W -n --keep-going` from a clean `_build`",
+        "| topic | cold cache, wall (s) | cold cache, CPU (s) | warm cache, wall (s) |",
+        "|---|---|---|---|",
+        *[f"| {topic} | {cold:.1f} | {cpu:.1f} | {warm:.1f} |" for topic, (cold, cpu, warm) in chapters.items()],
+        f"| all chapters | {sum(c[0] for c in chapters.values()):.1f} | {sum(c[1] for c in chapters.values()):.1f} "
+        f"| {sum(c[2] for c in chapters.values()):.1f} |",
+        "",
+        f"## Book: `jupyter-book build . -W -n --keep-going` from a clean `_build` (median of {book_repeats})",
         "",
     ]
     if book:
@@ -150,6 +196,16 @@ def main() -> None:
         f"(one per core) train {2 * 1000 / threads[1]:.0f} steps/s against {1000 / threads[2]:.0f} steps/s for one "
         "two-thread run. So each run trains with one thread (`companion.runtime.torch_threads(1)`), and a "
         "chapter's runs go to one process per core through joblib.",
+        "",
+        "## Threads: one SGD step of the hidden-progress batched network (10 seeds, n = 50, width 100, batch 32)",
+        "",
+        "| torch threads | ms per step |",
+        "|---|---|",
+        *[f"| {n} | {ms:.2f} |" for n, ms in ensemble_threads.items()],
+        "",
+        f"Two threads make this step {ensemble_threads[1] / ensemble_threads[2]:.2f}x as fast as one; two "
+        f"one-thread processes side by side make {2 * 1000 / ensemble_threads[1]:.0f} steps/s against "
+        f"{1000 / ensemble_threads[2]:.0f} for one two-thread process, so these runs also take one thread each.",
         "",
     ]
     (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines))
