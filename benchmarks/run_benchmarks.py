@@ -81,6 +81,7 @@ def book_times(repeats: int) -> tuple[float, float]:
 def ensemble_thread_times(repeats: int, steps: int = 200) -> dict[int, float]:
     """Milliseconds per step of the hidden-progress chapter's batched network (10 seeds, n=50, width 100)."""
     from companion import hidden_progress as hp
+    from companion import parity
     from companion.models import EnsembleMLP
 
     config = hp.config_for("book")
@@ -97,7 +98,7 @@ def ensemble_thread_times(repeats: int, steps: int = 200) -> dict[int, float]:
             started = time.perf_counter()
             for _ in range(steps):
                 optimizer.zero_grad()
-                hp.per_replicate_loss("hinge", model(x)[..., 0], y).sum().backward()
+                parity.margin_loss("hinge", model(x)[..., 0], y).sum().backward()
                 optimizer.step()
             samples.append((time.perf_counter() - started) / steps * 1000)
         per_step[threads] = statistics.median(samples)

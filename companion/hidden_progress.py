@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from . import parity, runtime
 from .cache import Result, cached, cached_training
@@ -34,7 +33,7 @@ from .training import train
 
 NAME = "hidden-progress"
 VERSION = 3
-LOSSES = ("hinge", "square", "logistic")
+LOSSES = parity.MARGIN_LOSSES
 LABELS = ("parity", "random")
 SOLVED_LOSS = 0.1  # t_c is the first evaluated step with test loss at or below this
 PLATEAU_FRACTION = 0.95  # "the loss starts to fall" when it first goes below this share of its initial value
@@ -146,18 +145,6 @@ def draw_batch(config: Config, supports: torch.Tensor, generators: list[torch.Ge
     return torch.stack(xs), torch.stack(ys)
 
 
-def per_replicate_loss(name: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean loss of each replicate, (R,), for outputs and ±1 labels of shape (R, B)."""
-    margin = y * output
-    if name == "hinge":
-        values = (1 - margin).clamp(min=0)
-    elif name == "square":
-        values = (1 - margin) ** 2  # = (y - output)^2 since y^2 = 1
-    else:
-        values = F.softplus(-margin)
-    return values.mean(-1)
-
-
 # ----------------------------------------------------------------------------- what is measured
 
 def support_mask(supports: torch.Tensor, n: int) -> torch.Tensor:
@@ -186,14 +173,14 @@ def _compute(config: Config, device: torch.device) -> Result:
     solved = torch.zeros(config.replicates, dtype=torch.bool)
 
     def loss(model, x, y):
-        return per_replicate_loss(config.loss, model(x)[..., 0], y).sum()  # replicates do not interact
+        return parity.margin_loss(config.loss, model(x)[..., 0], y).sum()  # replicates do not interact
 
     def evaluate(step: int) -> dict:
         measured = {}
         output = model(test_x)[..., 0]
         if config.hidden_measures:
             measured["support_weight_share"] = support_weight_share(model.hidden, mask).cpu()
-        test_loss = per_replicate_loss(config.loss, output, test_y).cpu()
+        test_loss = parity.margin_loss(config.loss, output, test_y).cpu()
         solved.logical_or_(test_loss <= SOLVED_LOSS)
         measured["loss"] = test_loss
         measured["accuracy"] = (output.sign() == test_y).float().mean(-1).cpu()
@@ -510,6 +497,14 @@ def _cursor(ax, x) -> None:
     ax.axvline(x, color=PALETTE["vermillion"], lw=1)
 
 
+def _seed_lines(ax, steps, curves, colour: str, label: str, highlight: int | None) -> None:
+    """One line per seed; with `highlight`, that seed in bold and the others faint."""
+    for i, curve in enumerate(curves):
+        strong = highlight is None or i == highlight
+        ax.plot(steps, curve, color=colour, lw=1.6 if strong else 0.8, alpha=1.0 if strong else 0.35,
+                label=label if i == 0 else None)
+
+
 def plot_loss_curves(main: Result, ax=None, cursor_step: int | None = None, highlight: int | None = None):
     """Test loss of every seed over training, with each seed's t_c marked."""
     from .plotting import PALETTE, figure
@@ -518,10 +513,8 @@ def plot_loss_curves(main: Result, ax=None, cursor_step: int | None = None, high
         fig, ax = figure()
     m = main.metrics
     steps = m["steps"]
+    _seed_lines(ax, steps, main.arrays["loss"], PALETTE["blue"], "test loss, one line per seed", highlight)
     for i, t_c in enumerate(m["t_c"]):
-        strong = highlight is None or i == highlight
-        ax.plot(steps, main.arrays["loss"][i], color=PALETTE["blue"], lw=1.6 if strong else 0.8,
-                alpha=1.0 if strong else 0.35, label="test loss, one line per seed" if i == 0 else None)
         if t_c is not None:
             ax.plot([t_c], [SOLVED_LOSS], "o", color=PALETTE["vermillion"], ms=4,
                     label=f"t_c: loss reaches {SOLVED_LOSS}" if i == 0 else None)
@@ -545,10 +538,7 @@ def plot_support_share(main: Result, control: Result, ax=None, cursor_step: int 
     config = main.metrics["config"]
     for result, colour, name in ((control, "grey", "control: random labels"),
                                  (main, PALETTE["green"], "parity labels")):
-        for i in range(len(result.metrics["seeds"])):
-            strong = highlight is None or i == highlight
-            ax.plot(result.metrics["steps"], result.arrays["support_weight_share"][i], color=colour,
-                    lw=1.6 if strong else 0.8, alpha=1.0 if strong else 0.35, label=name if i == 0 else None)
+        _seed_lines(ax, result.metrics["steps"], result.arrays["support_weight_share"], colour, name, highlight)
     ax.axhline(config["k"] / config["n"], color=PALETTE["black"], ls=":", lw=1, label="chance k/n")
     if cursor_step is not None:
         _cursor(ax, cursor_step)
@@ -737,6 +727,7 @@ def live_widget(scale: str = "book"):
     import matplotlib.pyplot as plt
 
     from .live import retrain_panel
+    from .plotting import figure
 
     n = widgets.IntSlider(value=30, min=10, max=80, step=5, description="n (bits)")
     k = widgets.IntSlider(value=3, min=1, max=5, description="k (support)")
@@ -752,7 +743,7 @@ def live_widget(scale: str = "book"):
                             snapshot_every=0, test_size=1024)
         main_result, control_result = run_many([config, control_config(config)])
         print(f"t_c per seed: {main_result.metrics['t_c']} (None: not solved in {config.steps} steps)")
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+        fig, (left, right) = figure(2, width=10, height=3.6)
         plot_loss_curves(main_result, ax=left)
         plot_support_share(main_result, control_result, ax=right)
         plt.show()

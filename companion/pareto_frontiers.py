@@ -17,7 +17,6 @@ in the order of this module:
 from __future__ import annotations
 
 import dataclasses
-import math
 import statistics
 import time
 from dataclasses import dataclass
@@ -126,11 +125,6 @@ def build_model(config: Config, width: int | None = None) -> EnsembleMLP:
                        parametrization=config.parametrization)
 
 
-def hinge(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean hinge loss of each replicate, (R,), for outputs and labels of shape (R, B)."""
-    return (1 - y * output).clamp(min=0).mean(-1)
-
-
 def fit(model: EnsembleMLP, config: Config, data: dict, description: str = NAME) -> dict:
     """SGD from the model's current weights until every replicate has succeeded or memorised.
 
@@ -150,11 +144,11 @@ def fit(model: EnsembleMLP, config: Config, data: dict, description: str = NAME)
         return x, torch.gather(data["train_y"], 1, index)
 
     def loss(model, x, y):
-        return hinge(model(x)[..., 0], y).sum()  # replicates do not interact
+        return parity.margin_loss("hinge", model(x)[..., 0], y).sum()  # replicates do not interact
 
     def evaluate(step: int) -> dict:
         error = (model(data["test_x"])[..., 0].sign() != data["test_y"]).float().mean(-1)
-        train_loss = hinge(model(data["train_x"])[..., 0], data["train_y"])
+        train_loss = parity.margin_loss("hinge", model(data["train_x"])[..., 0], data["train_y"])
         for i in range(R):
             if success[i] is None and error[i] <= SUCCESS_ERROR:
                 success[i] = step
@@ -201,14 +195,12 @@ def run_many(configs: list, n_jobs: int = 2) -> list[Result]:
 
 # ----------------------------------------------------------------------------- the grid
 
-def wilson_interval(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval for a binomial success rate."""
-    if trials == 0:
-        return 0.0, 1.0
-    p = successes / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    return max(0.0, centre - half), min(1.0, centre + half)
+def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
+    """95% Wilson score interval for a binomial success rate (scipy's)."""
+    from scipy.stats import binomtest
+
+    interval = binomtest(successes, trials).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(interval.low), float(interval.high)
 
 
 def grid_table(results: list[Result]) -> list[dict]:
@@ -408,7 +400,7 @@ def _mlp_errors(config: TabularConfig, splits: list, sparse: bool) -> list[float
         index = torch.randint(0, config.m, (len(splits), 32), generator=batches)
         x = torch.gather(train_x, 1, index[..., None].expand(-1, -1, d))
         optimizer.zero_grad(set_to_none=True)
-        hinge(model(x)[..., 0], torch.gather(train_y, 1, index)).sum().backward()
+        parity.margin_loss("hinge", model(x)[..., 0], torch.gather(train_y, 1, index)).sum().backward()
         optimizer.step()
     errors = []
     with torch.no_grad():
@@ -632,6 +624,7 @@ def live_widget(scale: str = "book"):
     import matplotlib.pyplot as plt
 
     from .live import retrain_panel
+    from .plotting import PALETTE, figure
 
     n = widgets.IntSlider(value=30, min=10, max=60, step=5, description="n (bits)")
     k = widgets.IntSlider(value=3, min=1, max=5, description="k (support)")
@@ -646,19 +639,20 @@ def live_widget(scale: str = "book"):
                           parametrization=parametrization.value, replicates=8, max_steps=plan["max_steps"])
                    for init in INITIALISATIONS]
         results = run_many(configs)
-        fig, ax = plt.subplots(figsize=(7, 3.6), constrained_layout=True)
+        fig, ax = figure()
         for config, result in zip(configs, results):
             wins = sum(step is not None for step in result.metrics["success_steps"])
             print(f"{config.init}: {wins} of {config.replicates} seeds reach test error <= 10%")
             errors = result.arrays["test_error"]
             for i in range(len(errors)):
                 ax.plot(result.metrics["steps"][:errors.shape[1]], errors[i], lw=0.8,
-                        color="C0" if config.init == "dense" else "C1",
+                        color=PALETTE["blue"] if config.init == "dense" else PALETTE["vermillion"],
                         label=config.init if i == 0 else None)
         ax.axhline(SUCCESS_ERROR, color="grey", ls="--", lw=1)
         ax.set_xlabel("training step")
-        ax.set_ylabel("test error")
-        ax.legend()
+        ax.set_ylabel("test error (held-out samples)")
+        ax.set_title(f"m = {m.value}, width {width.value}: every seed's test error")
+        ax.legend(fontsize=8)
         plt.show()
 
     return retrain_panel([[n, k, s], [m, width, parametrization]], retrain)

@@ -11,11 +11,10 @@ has f_hat(T) depending only on |T|, given exactly by Krawtchouk polynomials.
 
 from __future__ import annotations
 
-import itertools
 from math import comb
 
-import numpy as np
 import torch
+from torch.nn import functional as F
 
 from .config import check_int
 
@@ -89,9 +88,19 @@ def threshold_fourier(n: int, degree: int) -> float:
     return symmetric_fourier([1.0 if n - 2 * m > 0 else 0.0 for m in range(n + 1)], n, degree)
 
 
-def subsets(n: int, size: int):
-    return itertools.combinations(range(n), size)
+MARGIN_LOSSES = ("hinge", "square", "logistic")
 
 
-def as_numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+def margin_loss(name: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean loss over the last axis for real outputs and ±1 labels: (R, B) -> (R,), one per replicate.
+
+    hinge max(0, 1 - y f); square (1 - y f)^2, which is (y - f)^2 since y^2 = 1; logistic log(1 + e^(-y f)).
+    """
+    margin = y * output
+    if name == "hinge":
+        values = (1 - margin).clamp(min=0)
+    elif name == "square":
+        values = (1 - margin) ** 2
+    else:
+        values = F.softplus(-margin)
+    return values.mean(-1)
