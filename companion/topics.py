@@ -9,6 +9,7 @@ TOPICS = {
     "hidden-progress": "companion.hidden_progress",
     "pareto-frontiers": "companion.pareto_frontiers",
     "increasing-complexity": "companion.increasing_complexity",
+    "margin-features": "companion.margin_features",
 }
 
 

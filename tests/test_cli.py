@@ -78,3 +78,18 @@ def test_reproduce_increasing_complexity_writes_both_data_sets(tmp_path):
             block = report[dataset][kind]
             assert {"steps", "I_FY", "mu", "I_FY_given_L", "I_LY", "acc_F", "acc_L"} <= set(block)
             assert len(block["steps"]) == len(block["mu"]) == len(block["acc_F"])
+
+
+def test_reproduce_margin_features_writes_the_issue_keys(tmp_path):
+    done = run_cli("reproduce", "margin-features", "--scale", "test", "--seed", "0", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "margin-features.json").read_text())
+    modular = report["modular_addition"]
+    assert {"p", "width", "frac_single_freq", "freqs_covered", "num_freqs", "margin", "margin_theory"} <= set(modular)
+    assert {"n", "k", "frac_norm_on_support", "margin", "margin_theory"} <= set(report["parity"])
+    for group in ("S3", "S4"):
+        assert {"frac_single_irrep", "margin", "margin_theory"} <= set(report["groups"][group])
+    assert report["lookup_table"]["accuracy"] == 1.0
+    assert {"frac_single_freq", "mean_top_share"} <= set(report["relu"])
+    penalties = [row["regularisation"] for row in report["penalty_sweep"]]
+    assert penalties == sorted(penalties, reverse=True)

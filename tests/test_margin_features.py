@@ -1,0 +1,191 @@
+"""The margin-features chapter's claims at test scale over three seeds, with controls that must fail them,
+and hand-checkable facts about the Fourier and representation machinery."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from companion import margin_features as mf
+
+SEEDS = (0, 1, 2)
+RUNS = ("modular-addition", "sparse-parity", "S3", "S4")
+
+
+@pytest.fixture(scope="module")
+def found():
+    configs = [mf.config_for("test", run, seed) for run in RUNS for seed in SEEDS]
+    results = mf.run_many(configs)
+    return {(c.task, c.seed): r for c, r in zip(configs, results)}
+
+
+# ----------------------------------------------------------------------------- the phenomena
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_modular_addition_neurons_are_single_frequencies_covering_all(found, seed):
+    result = found[("modular-addition", seed)]
+    f, p = result.metrics["features"], result.metrics["config"]["p"]
+    assert result.metrics["accuracy"][-1] == 1.0
+    assert f["frac_single_freq"] >= 0.9
+    assert f["freqs_covered"] == list(range(1, (p - 1) // 2 + 1))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_modular_addition_margin_approaches_but_never_exceeds_the_maximum(found, seed):
+    ratio = found[("modular-addition", seed)].metrics["margin_ratio"]
+    assert 0.85 <= ratio <= 1 + 1e-4, ratio
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_phases_add_up_after_training_and_not_before(found, seed):
+    result = found[("modular-addition", seed)]
+    p = result.metrics["config"]["p"]
+    trained = mf.phase_errors(mf.weights_at(result), p).abs()
+    initial = mf.phase_errors(mf.weights_at(result, 0), p).abs()
+    assert trained.median() < 0.05 and (trained < 0.3).float().mean() >= 0.9
+    assert initial.median() > 0.8  # uniform on (-pi, pi] has median |error| pi/2
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_features_appear_as_the_margin_grows(found, seed):
+    m = found[("modular-addition", seed)].metrics
+    assert m["feature_share"][0] <= 0.1 and m["margin"][0] < 0
+    assert m["feature_share"][-1] >= 0.9 and m["margin"][-1] > 0
+    first_single = next(i for i, share in enumerate(m["feature_share"]) if share >= 0.9)
+    assert m["margin"][first_single] > 0.5 * m["margin_theory"]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_parity_puts_its_norm_on_the_support_with_the_theory_margin(found, seed):
+    m = found[("sparse-parity", seed)].metrics
+    assert m["features"]["frac_norm_on_support"] > 0.9
+    assert 0.9 <= m["margin_ratio"] <= 1 + 1e-4, m["margin_ratio"]
+    assert m["features"]["median_output_alignment"] > 0.99  # output weights along [1, -1]
+    assert m["features"]["median_support_spread"] < 0.05  # equal magnitudes on the support
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("group", ("S3", "S4"))
+def test_group_neurons_each_live_in_one_irreducible_representation(found, seed, group):
+    m = found[(group, seed)].metrics
+    assert m["accuracy"][-1] == 1.0
+    assert m["features"]["frac_single_irrep"] >= 0.9
+    assert m["features"]["max_trivial_share"] < 0.05  # nothing in the constants
+    assert 0.8 <= m["margin_ratio"] <= 1 + 1e-4, m["margin_ratio"]
+    assert all(count > 0 for count in m["features"]["neurons_per_irrep"])  # every non-trivial one is used
+
+
+# ----------------------------------------------------------------------------- controls that must fail
+
+def test_untrained_networks_have_no_such_features(found):
+    for seed in SEEDS:
+        modular = found[("modular-addition", seed)]
+        assert mf.modular_features(mf.weights_at(modular, 0), 23)["frac_single_freq"] < 0.1
+        group = found[("S4", seed)]
+        assert mf.group_features(mf.weights_at(group, 0), 4)["frac_single_irrep"] < 0.1
+        parity = found[("sparse-parity", seed)]
+        assert mf.support_share(mf.weights_at(parity, 0), parity.arrays["support"]) < 0.8
+
+
+def test_a_lookup_table_is_accurate_but_its_margin_is_far_below_the_maximum():
+    summary = mf.lookup_table_summary(23)
+    assert summary["accuracy"] == 1.0
+    assert summary["frac_single_freq"] == 0.0
+    # margin 2 over p^2 neurons of norm sqrt(3) each (worked out in lookup_table_network's docstring)
+    assert summary["margin"] == pytest.approx(2 / (23**2 * 3**1.5), rel=1e-5)
+    assert summary["margin_ratio"] < 0.5
+
+
+def test_a_wrong_label_map_breaks_the_margin(found):
+    """The margin is measured against the labels: a network trained for a + b fails on a - b."""
+    result = found[("modular-addition", 0)]
+    task = mf.make_task(mf.Config(p=23))
+    a, b = np.divmod(np.arange(23 * 23), 23)
+    wrong = torch.from_numpy((a - b) % 23)
+    assert mf.normalised_margin(mf.weights_at(result), task["x"], wrong, "x^2", 3) < 0
+
+
+def test_a_larger_penalty_gives_a_smaller_margin(found):
+    """The theory's margin is the limit of a vanishing penalty: lambda = 1e-3 stays well short of it."""
+    strong = mf.run(mf.config_for("test", "S4", 0, regularisation=1e-3)).metrics["margin_ratio"]
+    weak = found[("S4", 0)].metrics["margin_ratio"]
+    assert strong < weak - 0.05
+
+
+# ----------------------------------------------------------------------------- the machinery, by hand
+
+def test_fourier_power_keeps_the_norm_and_finds_frequency_and_phase():
+    p, frequency, phase = 23, 3, 0.7
+    a = torch.arange(p, dtype=torch.float64)
+    u = 2.0 * torch.cos(2 * math.pi * frequency * a / p + phase) + 0.5
+    power = mf.fourier_power(u[None])[0]
+    assert power.sum() == pytest.approx(float(u.pow(2).sum()))
+    assert int(power[1:].argmax()) + 1 == frequency
+    assert float(mf.phases(u[None], torch.tensor([frequency]))[0]) == pytest.approx(phase)
+
+
+def test_the_theory_neuron_has_zero_phase_error_and_a_shifted_one_does_not():
+    p, j = 23, 4
+    a = torch.arange(p, dtype=torch.float64)
+    u, v = torch.cos(2 * math.pi * j * a / p + 0.3), torch.cos(2 * math.pi * j * a / p - 1.1)
+    for shift, expected in ((0.0, 0.0), (1.0, -1.0)):
+        w = torch.cos(2 * math.pi * j * a / p + 0.3 - 1.1 + shift)
+        weights = {"in": torch.cat([u, v])[None], "out": w[None]}
+        assert float(mf.phase_errors(weights, p)[0]) == pytest.approx(expected, abs=1e-9)
+
+
+def test_margin_is_scale_invariant_and_uses_the_right_power():
+    task = mf.make_task(mf.Config(p=11))
+    generator = torch.Generator().manual_seed(0)
+    weights = {"in": torch.randn(40, 22, generator=generator), "out": torch.randn(40, 11, generator=generator)}
+    scaled = {key: 3.0 * value for key, value in weights.items()}
+    base = mf.normalised_margin(weights, task["x"], task["y"], "x^2", 3)
+    assert mf.normalised_margin(scaled, task["x"], task["y"], "x^2", 3) == pytest.approx(base, rel=1e-4)
+    squared = mf.normalised_margin(weights, task["x"], task["y"], "x^2", 2)  # the wrong power for x^2
+    assert mf.normalised_margin(scaled, task["x"], task["y"], "x^2", 2) == pytest.approx(3 * squared, rel=1e-4)
+
+
+@pytest.mark.parametrize("degree, dimensions", [(3, [1, 1, 2]), (4, [1, 1, 2, 3, 3])])
+def test_isotypic_components_come_out_of_the_class_sums(degree, dimensions):
+    components = mf.isotypic_components(degree)
+    assert [c["dimension"] for c in components] == dimensions
+    assert components[0]["trivial"] and not any(c["trivial"] for c in components[1:])
+    basis = torch.cat([c["basis"] for c in components], 1)
+    assert torch.allclose(basis.T @ basis, torch.eye(math.factorial(degree), dtype=basis.dtype), atol=1e-8)
+
+
+def test_known_functions_fall_in_their_own_components():
+    """The sign of a permutation lies in the sign component; the entries of S3's permutation matrices,
+    minus their mean, lie in the 2-dimensional (standard) one."""
+    group = mf.symmetric_group(3)
+    sign = torch.tensor([float(np.linalg.det(np.eye(3)[list(g)])) for g in group["elements"]])
+    entry = torch.tensor([float(g[0] == 1) for g in group["elements"]]) - 1 / 3
+    components = mf.isotypic_components(3)
+    for function, dimension in ((sign, 1), (entry, 2)):
+        shares = torch.stack([(function.double() @ c["basis"]).pow(2).sum() for c in components])
+        shares = shares / shares.sum()
+        best = int(shares.argmax())
+        assert shares[best] > 1 - 1e-9
+        assert components[best]["dimension"] == dimension and not components[best]["trivial"]
+
+
+def test_group_composition_table_is_a_group():
+    table = mf.symmetric_group(4)["table"]
+    n = len(table)
+    assert all(sorted(row) == list(range(n)) for row in table)  # a Latin square
+    assert (table[0] == np.arange(n)).all()  # the identity comes first
+    a, b, c = np.random.default_rng(0).integers(0, n, (3, 200))
+    assert (table[table[a, b], c] == table[a, table[b, c]]).all()
+
+
+# ----------------------------------------------------------------------------- bad input
+
+@pytest.mark.parametrize("changes, named", [
+    (dict(task="S5"), "task"), (dict(p=24), "p"), (dict(p=3), "p"), (dict(activation="tanh"), "activation"),
+    (dict(width=0), "width"), (dict(regularisation=-1.0), "regularisation"), (dict(k=11), "k"),
+    (dict(n=17), "n"), (dict(lr=0.0), "lr"),
+])
+def test_bad_settings_name_the_parameter(changes, named):
+    with pytest.raises(ValueError, match=named):
+        mf.Config(**changes)
