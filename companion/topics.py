@@ -10,6 +10,7 @@ TOPICS = {
     "pareto-frontiers": "companion.pareto_frontiers",
     "increasing-complexity": "companion.increasing_complexity",
     "margin-features": "companion.margin_features",
+    "variable-creation": "companion.variable_creation",
 }
 
 

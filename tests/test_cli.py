@@ -93,3 +93,14 @@ def test_reproduce_margin_features_writes_the_issue_keys(tmp_path):
     assert {"frac_single_freq", "mean_top_share"} <= set(report["relu"])
     penalties = [row["regularisation"] for row in report["penalty_sweep"]]
     assert penalties == sorted(penalties, reverse=True)
+
+
+def test_reproduce_variable_creation_writes_the_issue_keys(tmp_path):
+    done = run_cli("reproduce", "variable-creation", "--scale", "test", "--seed", "0", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "variable-creation.json").read_text())
+    assert {"T", "critical_m", "fit", "baseline_critical_m", "cls_attention_on_support"} <= set(report)
+    assert set(report["fit"]) == {"a", "b", "r2"}
+    assert len(report["T"]) == len(report["critical_m"]) == len(report["baseline_critical_m"])
+    assert 0 < report["cls_attention_on_support"] <= 1
+    assert set(report["curves"]) == {"attention", "mlp"}
