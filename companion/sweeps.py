@@ -7,9 +7,14 @@ Processes on one machine by default; with a Dask or Ray cluster registered as a 
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Callable
 
 from joblib import Parallel, delayed, parallel_config
+
+# loky replaces a worker whose memory has grown a lot (a large run's tensors) and says so from a
+# background thread, on stderr; no job is lost, and in a notebook the notice fails the book's build
+warnings.filterwarnings("ignore", message="A worker stopped while some jobs", category=UserWarning)
 
 
 def grid(**axes) -> list[dict]:
