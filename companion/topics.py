@@ -11,6 +11,7 @@ TOPICS = {
     "increasing-complexity": "companion.increasing_complexity",
     "margin-features": "companion.margin_features",
     "variable-creation": "companion.variable_creation",
+    "watermark-sand": "companion.watermark_sand",
 }
 
 

@@ -104,3 +104,13 @@ def test_reproduce_variable_creation_writes_the_issue_keys(tmp_path):
     assert len(report["T"]) == len(report["critical_m"]) == len(report["baseline_critical_m"])
     assert 0 < report["cls_attention_on_support"] <= 1
     assert set(report["curves"]) == {"attention", "mlp"}
+
+
+def test_reproduce_watermark_sand_writes_the_issue_keys(tmp_path):
+    done = run_cli("reproduce", "watermark-sand", "--scale", "test", "--seed", "0", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "watermark-sand.json").read_text())
+    for scheme in ("kgw", "unigram", "exp"):
+        assert {"detect_rate", "false_positive_rate", "attack_success_rate", "stat_before", "stat_after", "steps",
+                "quality_before", "quality_after", "weak_oracle_success_rate"} <= set(report[scheme])
+        assert 0 <= report[scheme]["attack_success_rate"] <= 1
