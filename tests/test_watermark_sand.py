@@ -169,6 +169,20 @@ def test_a_blind_perturbation_succeeds_less(found, seed):
         assert schemes[s]["weak_quality_kept_success_rate"] < schemes[s]["quality_kept_success_rate"] - 0.3
 
 
+@pytest.mark.slow
+def test_book_scale_meets_the_chapter_claims():
+    """The issue's criteria on the run the chapter shows (from the cache the book build fills)."""
+    schemes = ws.run(ws.config_for("book", 0)).metrics["schemes"]
+    for scheme, m in schemes.items():
+        assert m["detect_rate"] >= 0.95 and m["false_positive_rate"] <= 0.05, (scheme, m)
+        assert m["attack_success_rate"] >= 0.9, (scheme, m)
+        assert m["quality_after"] <= m["quality_before"] + 0.1, (scheme, m)
+        assert m["weak_quality_kept_success_rate"] < m["quality_kept_success_rate"] - 0.5, (scheme, m)
+    strong = np.mean([m["attack_success_rate"] for m in schemes.values()])
+    weak = np.mean([m["weak_oracle_success_rate"] for m in schemes.values()])
+    assert weak < strong - 0.2
+
+
 def test_scores_come_from_the_right_key():
     """Detection of one scheme's text with another scheme's detector finds nothing: the statistic is not
     high by construction."""
