@@ -42,13 +42,11 @@ from .cache import Result, cached_training
 from .config import check_choice, check_float, check_int, resolve_scale
 from .models import Transformer
 from .runtime import derived_generator
+from .training import train
 
 NAME = "watermark-sand"
 VERSION = 1
 SCHEMES = ("kgw", "unigram", "exp")
-SCHEME_LABELS = {"kgw": "green list from the previous token (Kirchenbauer et al.)",
-                 "unigram": "one fixed green list (Zhao et al.)",
-                 "exp": "exponential minimum sampling (Kuditipudi et al.)"}
 UNKNOWN = "<unk>"
 
 
@@ -185,47 +183,44 @@ def _train_language_model(config: ModelConfig, device: torch.device) -> Result:
     parts = split_ids(config.vocab_size)
     ids = torch.from_numpy(parts[config.part] if config.part != "judge"
                            else np.concatenate([parts["generator"], parts["attack"]]))
-    held_out = torch.from_numpy(split_ids(config.vocab_size)["prompts"])
+    held_out = torch.from_numpy(parts["prompts"])
     model = build_language_model(config).to(device)
     generator = derived_generator(config.seed, 11)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=config.steps,
                                                    pct_start=0.1)
-    evaluation_starts = torch.arange(0, len(held_out) - config.context - 1, config.context)[:200]
+    evaluation_windows = _windows(held_out, torch.arange(0, len(held_out) - config.context - 1, config.context)[:200],
+                                  config.context + 1).to(device)
 
-    def held_out_loss() -> float:
-        model.eval()
-        with torch.no_grad():
-            windows = _windows(held_out, evaluation_starts, config.context + 1).to(device)
-            logits, _ = model(windows[:, :-1])
-            loss = F.cross_entropy(logits.reshape(-1, config.vocab_size), windows[:, 1:].reshape(-1))
-        model.train()
-        return float(loss)
-
-    losses = []
-    for _ in range(config.steps):
+    def batch(step: int) -> tuple[torch.Tensor]:
+        if step > 1:  # the learning-rate schedule moves once per optimiser step, after it
+            schedule.step()
         starts = torch.randint(0, len(ids) - config.context - 1, (config.batch,), generator=generator)
-        windows = _windows(ids, starts, config.context + 1).to(device)
+        return (_windows(ids, starts, config.context + 1).to(device),)
+
+    def loss(model, windows):
         logits, _ = model(windows[:, :-1])
-        loss = F.cross_entropy(logits.reshape(-1, config.vocab_size), windows[:, 1:].reshape(-1))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-    metrics = {"config": dataclasses.asdict(config), "train_loss_last_100": float(np.mean(losses[-100:])),
-               "held_out_loss": held_out_loss(), "training_tokens": len(ids),
-               "wall_seconds": round(time.perf_counter() - started, 2)}
+        return F.cross_entropy(logits.reshape(-1, config.vocab_size), windows[:, 1:].reshape(-1))
+
+    history = train(model, batch, loss, steps=config.steps, optimizer=optimizer,
+                    evaluate=lambda step: {"held_out_loss": float(loss(model, evaluation_windows))},
+                    eval_steps=[config.steps], description=f"{NAME} {config.part} model")
+    metrics = {"config": dataclasses.asdict(config), "held_out_loss": history["held_out_loss"][-1],
+               "training_tokens": len(ids), "wall_seconds": round(time.perf_counter() - started, 2)}
     arrays = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
     return Result(metrics=metrics, arrays=arrays)
 
 
+def train_language_model(config: ModelConfig, use_cache: bool = True) -> Result:
+    """Train one model (or load it from the cache): its weights and its held-out loss."""
+    return cached_training(f"{NAME}-lm", VERSION, config, _train_language_model, use_cache=use_cache, device="cpu")
+
+
 def language_model(config: ModelConfig, use_cache: bool = True) -> tuple[Transformer, Result]:
-    """The trained model (from the cache when it is there) and its training record."""
-    result = cached_training(f"{NAME}-lm", VERSION, config, _train_language_model, use_cache=use_cache,
-                             device="cpu")
+    """The trained model, ready to use, and its training record."""
+    result = train_language_model(config, use_cache=use_cache)
     model = build_language_model(config)
-    model.load_state_dict({key: value for key, value in result.arrays.items()})
+    model.load_state_dict(dict(result.arrays))
     model.eval()
     return model, result
 
@@ -564,19 +559,12 @@ def config_for(scale: str | None = None, seed: int = 0, **changes) -> Config:
     return Config(seed=seed, **{**SCALES[resolve_scale(scale)], **changes})
 
 
-def _train_model_task(config: ModelConfig) -> None:
-    language_model(config)  # lands in the cache; the parent loads it back
-
-
 def models(config: Config) -> dict[str, Transformer]:
     """The three language models, trained in parallel processes when the cache lacks them."""
-    from .cache import entry_path
-    from .sweeps import sweep
+    from .sweeps import run_cached
 
     wanted = {"generator": config.generator, "attack": config.attack_model, "judge": config.judge}
-    missing = [c for c in wanted.values() if not entry_path(f"{NAME}-lm", VERSION, c).exists()]
-    if len(missing) > 1:
-        sweep(_train_model_task, [{"config": c} for c in missing], n_jobs=2)
+    run_cached(train_language_model, list(wanted.values()), f"{NAME}-lm", VERSION)
     return {role: language_model(c)[0] for role, c in wanted.items()}
 
 
