@@ -729,7 +729,7 @@ def plot_tolerance_sweep(result: Result):
 SCHEME_COLOURS = {"kgw": "blue", "unigram": "green", "exp": "purple"}
 SHORT_LABELS = {"kgw": "KGW (previous-token green list)", "unigram": "Unigram (fixed green list)",
                 "exp": "EXP (exponential minimum)"}
-SCORE_LABELS = {"kgw": "z-score", "unigram": "z-score", "exp": "-log10 p-value (at most 2 with 99 keys)"}
+SCORE_LABELS = {"kgw": "z-score", "unigram": "z-score", "exp": "-log10 p-value (at most 2: 99 reorderings)"}
 
 
 def plot_detection(result: Result):
