@@ -40,8 +40,9 @@ def test_a_single_noisy_expert_is_denoised():
     assert summary["argmax_reward"] == 1.0 and summary["gain"] == pytest.approx(0.4, abs=1e-9)
 
 
-def test_too_many_errors_defeat_the_vote():
-    """Two experts out of three wrong in the same place: the vote follows the majority's mistake."""
+def test_two_diverse_experts_suffice_and_the_regions_are_as_specified():
+    """With two experts, one wrong in a place still leaves the right action the most likely; the shared
+    scenario's experts err on one common region, the diverse ones on disjoint regions."""
     config = dataclasses.replace(tr.TOY_SCENARIOS["diverse"], experts=2)
     assert tr.toy_summary(config)["gain"] > 0  # one of two wrong: the right action still has the most mass
     regions = tr.error_regions(tr.TOY_SCENARIOS["shared"])
