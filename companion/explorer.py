@@ -22,8 +22,12 @@ from .plotting import to_png
 _ids = itertools.count()
 
 
+def _mime(frame: bytes) -> str:
+    return "image/svg+xml" if frame.lstrip()[:4] in (b"<svg", b"<?xm") else "image/png"
+
+
 class Explorer:
-    """Frames (PNG bytes) with one label each, shown behind a slider.
+    """Frames (PNG or SVG bytes) with one label each, shown behind a slider.
 
     >>> Explorer.from_function(draw, values=[0, 10, 100], name="step")  # draw(value) -> figure
     """
@@ -61,7 +65,7 @@ class Explorer:
         images = "\n".join(
             f'<img class="companion-frame" data-index="{i}" alt="{html.escape(label)}" '
             f'style="max-width:100%;display:{"block" if i == self.start else "none"}" '
-            f'src="data:image/png;base64,{base64.b64encode(frame).decode()}"/>'
+            f'src="data:{_mime(frame)};base64,{base64.b64encode(frame).decode()}"/>'
             for i, (frame, label) in enumerate(zip(self.frames, self.labels))
         )
         labels = html.escape(json.dumps(self.labels))

@@ -12,6 +12,7 @@ TOPICS = {
     "margin-features": "companion.margin_features",
     "variable-creation": "companion.variable_creation",
     "watermark-sand": "companion.watermark_sand",
+    "transcendence": "companion.transcendence",
 }
 
 

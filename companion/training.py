@@ -28,6 +28,7 @@ def train(
     eval_steps: list[int],
     description: str = "training",
     stop: Callable[[dict], bool] | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> dict[str, list]:
     """Train for `steps` steps and evaluate at each step in `eval_steps` (step 0 is before training).
 
@@ -35,6 +36,7 @@ def train(
     ``evaluate(step)`` returns a dict of numbers and tensors: numbers become lists in the returned
     history, tensors are stacked along a new first axis (snapshots for scrubbing through training).
     ``stop(measured)``, when given, is asked after each evaluation whether training can end early.
+    ``scheduler``, when given, is stepped after every optimizer step.
     """
     wanted = set(eval_steps)
     history: dict[str, list] = {"step": []}
@@ -56,6 +58,8 @@ def train(
         optimizer.zero_grad(set_to_none=True)
         loss(model, *batch(step)).backward()
         optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
         if step in wanted and record(step):
             break
     return {

@@ -114,3 +114,15 @@ def test_reproduce_watermark_sand_writes_the_issue_keys(tmp_path):
         assert {"detect_rate", "false_positive_rate", "attack_success_rate", "stat_before", "stat_after", "steps",
                 "quality_before", "quality_after", "weak_oracle_success_rate"} <= set(report[scheme])
         assert 0 <= report[scheme]["attack_success_rate"] <= 1
+
+
+def test_reproduce_transcendence_writes_the_issue_keys(tmp_path):
+    done = run_cli("reproduce", "transcendence", "--scale", "test", "--seed", "0", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "transcendence.json").read_text())
+    assert {"temperatures", "tau_star", "model_reward", "expert_reward", "reward_gain_ci", "model_rating",
+            "expert_ratings", "illegal_move_rate", "toy"} <= set(report)
+    assert report["tau_star"] in report["temperatures"]
+    assert set(report["model_reward"]) == set(report["model_rating"]) == {str(t) for t in report["temperatures"]}
+    assert all(len(r) == 3 and r[1] <= r[0] <= r[2] for r in report["expert_ratings"])
+    assert set(report["toy"]) == {"diverse_gain", "shared_gain"}
