@@ -1213,6 +1213,24 @@ def summary(result: Result) -> dict:
 ABLATION_CHANGES = dict(train_games=3000, steps=4000, eval_positions=2000, ladder_games=16)
 
 
+def stockfish_sentence(report: dict) -> str:
+    """What the second judge found, in words, for the chapter (or that it was absent)."""
+    judged = report["stockfish"]
+    if not judged:
+        return ("Stockfish was not installed on the machine that built this page, so the material judge is the "
+                "only one, and the ladder has no Stockfish rung.")
+    low, high = judged["temperature_one_vs_average_ci"]
+    gain_low, gain_high = judged["reward_gain_ci"]
+    verdict = "Stockfish agrees." if gain_low > 0 and low <= 0 <= high else "Stockfish sees it differently."
+    star = judged["model_reward"][str(report["tau_star"])]
+    return (f"{verdict} Judged by its evaluation after each move (in pawns, from the mover's side), the model "
+            f"earns {judged['model_reward']['1.0']:+.2f} at tau = 1 against the experts' average of "
+            f"{judged['expert_average_reward']:+.2f} (paired interval of the difference [{low:+.2f}, {high:+.2f}]), "
+            f"and {star:+.2f} at tau*; its gain over the best expert has the interval [{gain_low:+.2f}, "
+            f"{gain_high:+.2f}]. Stockfish itself, searching one ply, is the ladder's top rung (rated "
+            f"{report['ladder_ratings'][STOCKFISH_RUNG][0]:.0f}).")
+
+
 def diversity_ablation(scale: str | None = None, seed: int = 0) -> dict:
     """Experts with systematic errors a model can learn (each blind to captures of some pieces), different
     for each expert or the same for all: the model's reward gain over the
@@ -1374,13 +1392,16 @@ def plot_gain_distribution(result: Result, ax=None):
     return ax.figure
 
 
+ARROW_SHARE = 0.1  # the board shows the model's moves with at least this much of its probability
+
+
 def board_svg(comparison: dict, size: int = 300) -> str:
     """The position as python-chess SVG: the model's likelier moves as green arrows (each with at least
-    10% of its probability), the experts' moves as blue (the reference's move) or red (an error)."""
+    ARROW_SHARE of its probability), the experts' moves as blue (the reference's move) or red (an error)."""
     import chess.svg
 
     arrows = [chess.svg.Arrow(m.from_square, m.to_square, color="#009E73cc")
-              for m, p in zip(comparison["moves"], comparison["model"]) if p >= 0.1]
+              for m, p in zip(comparison["moves"], comparison["model"]) if p >= ARROW_SHARE]
     for move in set(comparison["experts"]):
         colour = "#0072B288" if move == comparison["reference"] else "#D55E0088"
         arrows.append(chess.svg.Arrow(move.from_square, move.to_square, color=colour))

@@ -227,6 +227,7 @@ def test_without_stockfish_the_book_scale_says_so(monkeypatch):
     assert not tr.config_for("book").stockfish
     with pytest.raises(RuntimeError, match="Stockfish"):
         tr.open_stockfish()
+    assert "not installed" in tr.stockfish_sentence({"stockfish": None})
 
 
 def test_blind_spots_differ_between_diverse_experts_and_coincide_when_shared():
