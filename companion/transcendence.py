@@ -431,7 +431,7 @@ class Game:
         game = chess.pgn.Game.from_board(board)
         game.headers.update(Event=event, White=self.white, Black=self.black,
                             Result={1.0: "1-0", 0.0: "0-1", 0.5: "1/2-1/2"}[self.score], Termination=self.termination)
-        return str(game)
+        return game.accept(chess.pgn.StringExporter(columns=80))
 
 
 def _finished(board, ply: int, max_plies: int, behind: int = 0):
@@ -1400,11 +1400,12 @@ def board_svg(comparison: dict, size: int = 300) -> str:
     ARROW_SHARE of its probability), the experts' moves as blue (the reference's move) or red (an error)."""
     import chess.svg
 
-    arrows = [chess.svg.Arrow(m.from_square, m.to_square, color="#009E73cc")
-              for m, p in zip(comparison["moves"], comparison["model"]) if p >= ARROW_SHARE]
+    arrows = []
     for move in set(comparison["experts"]):
         colour = "#0072B288" if move == comparison["reference"] else "#D55E0088"
         arrows.append(chess.svg.Arrow(move.from_square, move.to_square, color=colour))
+    arrows += [chess.svg.Arrow(m.from_square, m.to_square, color="#009E73cc")  # on top of the experts'
+               for m, p in zip(comparison["moves"], comparison["model"]) if p >= ARROW_SHARE]
     return chess.svg.board(comparison["board"], arrows=arrows, size=size,
                            orientation=comparison["board"].turn)
 
@@ -1434,22 +1435,26 @@ def showcase_position(result: Result) -> int:
     return int(np.argmax(gain))
 
 
-def _composite_svg(chart_png: bytes, board: str, chart_size: tuple[int, int], board_size: int) -> bytes:
-    """One SVG holding a chart (PNG) and a python-chess board side by side."""
+def _composite_svg(chart_png: bytes, chart_size: tuple[int, int], board: str, board_size: int,
+                   lines: list[str]) -> bytes:
+    """One SVG: a chart (PNG) on top, and below it a python-chess board beside lines of text."""
     import base64
+    import html
 
-    width, height = chart_size[0] + board_size + 10, max(chart_size[1], board_size)
-    board = board[board.index("<svg"):].replace("<svg ", f'<svg x="{chart_size[0] + 10}" y="0" ', 1)
+    width, height = chart_size[0], chart_size[1] + board_size + 10
+    board = board[board.index("<svg"):].replace("<svg ", f'<svg x="0" y="{chart_size[1] + 10}" ', 1)
     chart = base64.b64encode(chart_png).decode()
+    text = "".join(f'<text x="{board_size + 16}" y="{chart_size[1] + 40 + 24 * i}" font-family="monospace" '
+                   f'font-size="14" fill="black">{html.escape(line)}</text>' for i, line in enumerate(lines))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
             f'width="{width}" height="{height}" viewBox="0 0 {width} {height}">'
             f'<rect width="100%" height="100%" fill="white"/>'
             f'<image x="0" y="0" width="{chart_size[0]}" height="{chart_size[1]}" '
             f'href="data:image/png;base64,{chart}" xlink:href="data:image/png;base64,{chart}"/>'
-            f"{board}</svg>").encode()
+            f"{board}{text}</svg>").encode()
 
 
-EXPLORER_VERSION = 1
+EXPLORER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -1468,17 +1473,18 @@ def explorer(result: Result):
     config = chess_config(result)
     model, _ = load_policy(config)
     index = showcase_position(result)
-    dpi, board_size = 80, 330
+    dpi, board_size = 80, 300
 
     def draw(tau: float) -> bytes:
         comparison = move_comparison(result, index, tau, model)
-        fig, axes = figure(2, width=9.0, height=4.6)
+        fig, axes = figure(2, width=9.0, height=3.8)
         plot_temperature(result, axes=axes, cursor=tau)
-        lines = describe_moves(comparison)
-        fig.text(0.01, 0.01, lines[0] + "\n" + "; ".join(lines[1:]), fontsize=8, family="monospace")
-        fig.get_layout_engine().set(rect=(0, 0.09, 1, 0.91))
         png = to_png(fig, dpi=dpi)
-        return _composite_svg(png, board_svg(comparison, board_size), (int(9.0 * dpi), int(4.6 * dpi)), board_size)
+        model_line, *expert_lines = describe_moves(comparison)
+        lines = [f"tau = {tau:g}", "", "the model's likeliest moves:",
+                 *[f"  {part}" for part in model_line.removeprefix("model: ").split(", ")], "", *expert_lines]
+        return _composite_svg(png, (int(9.0 * dpi), int(3.8 * dpi)), board_svg(comparison, board_size), board_size,
+                              lines)
 
     def build() -> Explorer:
         taus = sorted(config.temperatures, reverse=True)
