@@ -240,3 +240,30 @@ def test_blind_spots_differ_between_diverse_experts_and_coincide_when_shared():
     assert "e4d5" not in shared and len(set(shared)) == 1  # all three miss it, in the same way
     committee = tr._random_pairings(tr.make_experts(config), 4, np.random.default_rng(0))
     assert all(isinstance(white, tr.Committee) and white is black for white, black in committee)
+
+
+def test_live_widgets_compute_and_play(runs, capsys):
+    box = tr.toy_widget()
+    controls = {w.description: w for row in box.children[:-1] for w in row.children}
+    output = box.children[-1]
+    controls["experts"].value, controls["error share"].value = 4, 0.3
+    controls["Retrain"].click()
+    printed = "".join(o.get("text", "") for o in output.outputs) + capsys.readouterr().out
+    assert "must fit side by side" in printed  # 4 experts x 0.3 do not fit: the config's own message
+    controls["experts"].value = 3
+    controls["Retrain"].click()
+    printed = "".join(o.get("text", "") for o in output.outputs) + capsys.readouterr().out
+    assert f"gain over the best expert {tr.toy_results()['diverse_gain']:+.3f}" in printed  # the diverse scenario
+
+    game = tr.play_widget(runs[0])
+    move_box = game.children[1]
+    board_output = game.children[2]
+
+    def shown() -> str:
+        return "".join(o.get("text", "") for o in board_output.outputs) + capsys.readouterr().out
+
+    shown()
+    move_box.value = "Ke5"
+    assert "is not a legal move here" in shown()
+    move_box.value = "e4"
+    assert "Your move." in shown() and move_box.value == ""
