@@ -1598,5 +1598,6 @@ def reproducibility_card(result: Result) -> dict:
 
     return card(NAME, VERSION, result, model_parameters=result.metrics["training"]["parameters"],
                 training_examples=result.metrics["training"]["examples"],
-                games_rated=len(result.metrics["games"]), stockfish="not used (see the chapter)",
+                games_rated=len(result.metrics["games"]),
+                stockfish="second judge and top rung" if chess_config(result).stockfish else "not installed, not used",
                 full_scale=SCALES["full"])
