@@ -95,11 +95,18 @@ def test_experts_are_deterministic_and_err_where_their_hash_says():
     assert [g.moves for g in games] == [g.moves for g in again]
     share = (examples["targets"] == examples["reference"]).mean()
     assert 0.3 < share < 0.6  # 40% of moves are the reference's, plus errors that hit it by chance
-    board = chess.Board()
-    board.push_san("e4")
-    errs = [e.errs(board) for e in experts]
-    shared = [tr.Expert(i, 0.6, "hashed", "shared", 0).errs(board) for i in range(3)]
-    assert len(set(shared)) == 1 and errs == [e.errs(board) for e in experts]
+    boards = []
+    for game in games[:10]:
+        board = chess.Board()
+        for uci in game.moves:
+            board.push_uci(uci)
+            boards.append(board.copy(stack=False))
+    diverse = np.array([[e.errs(b) for b in boards] for e in experts])
+    shared = np.array([[tr.Expert(i, 0.6, "hashed", "shared", 0).errs(b) for b in boards] for i in range(3)])
+    assert abs(diverse.mean() - 0.6) < 0.1 and abs(shared.mean() - 0.6) < 0.1
+    assert (shared == shared[0]).all()  # shared errors: the same positions for every expert
+    overlap = (diverse[0] & diverse[1]).mean()
+    assert abs(overlap - 0.36) < 0.1, overlap  # diverse errors: independent positions, 0.6 x 0.6 in common
 
 
 def test_games_end_properly_and_pgn_round_trips():
