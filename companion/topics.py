@@ -13,6 +13,7 @@ TOPICS = {
     "variable-creation": "companion.variable_creation",
     "watermark-sand": "companion.watermark_sand",
     "transcendence": "companion.transcendence",
+    "knowable-unknowable": "companion.knowable_unknowable",
 }
 
 

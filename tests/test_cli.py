@@ -126,3 +126,14 @@ def test_reproduce_transcendence_writes_the_issue_keys(tmp_path):
     assert set(report["model_reward"]) == set(report["model_rating"]) == {str(t) for t in report["temperatures"]}
     assert all(len(r) == 3 and r[1] <= r[0] <= r[2] for r in report["expert_ratings"])
     assert set(report["toy"]) == {"diverse_gain", "shared_gain"}
+
+
+def test_reproduce_knowable_unknowable_writes_the_issue_keys(tmp_path):
+    done = run_cli("reproduce", "knowable-unknowable", "--scale", "test", "--seed", "0", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "knowable-unknowable.json").read_text())
+    assert {"probe_auc", "entropy_baseline_auc", "cross_domain_auc", "unsupervised_auc", "proxy_agreement",
+            "n_examples"} <= set(report)
+    assert all(0 <= report[key] <= 1 for key in ("probe_auc", "entropy_baseline_auc", "cross_domain_auc",
+                                                 "unsupervised_auc", "proxy_agreement"))
+    assert report["n_examples"] == report["n_train"] + report["n_test"] > 0

@@ -15,9 +15,10 @@ CHAPTERS = notebooks.chapter_paths()
 
 def test_there_are_chapters():
     assert sorted(p.name for p in CHAPTERS) == ["hidden-progress.ipynb", "increasing-complexity.ipynb",
-                                                "induction-heads.ipynb", "margin-features.ipynb",
-                                                "pareto-frontiers.ipynb", "transcendence.ipynb",
-                                                "variable-creation.ipynb", "watermark-sand.ipynb"]
+                                                "induction-heads.ipynb", "knowable-unknowable.ipynb",
+                                                "margin-features.ipynb", "pareto-frontiers.ipynb",
+                                                "transcendence.ipynb", "variable-creation.ipynb",
+                                                "watermark-sand.ipynb"]
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
