@@ -408,13 +408,8 @@ def _train_model(config: ModelConfig, device: torch.device) -> Result:
     return Result(metrics=metrics, arrays={f"weights.{k}": v.cpu() for k, v in model.state_dict().items()})
 
 
-def train_model(config: Config, size: str, use_cache: bool = True) -> Result:
-    """Train (or load) the small, large or control model of a config."""
-    return cached_training(f"{NAME}-model", MODEL_VERSION, model_config(config, size), _train_model,
-                           use_cache=use_cache)
-
-
 def _train_by_name(config: ModelConfig) -> Result:
+    """Train (or load) one model; `model_config(config, size)` names the small, large or control one."""
     return cached_training(f"{NAME}-model", MODEL_VERSION, config, _train_model)
 
 
