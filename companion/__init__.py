@@ -2,8 +2,11 @@
 
 Shared machinery: `config` (scales, argument checks), `cache` (results on disk), `runtime` (device,
 seeds, threads), `training` (the loop), `models` (transformer, MLP), `plotting` (house style),
-`explorer` (kernel-free sliders), `exercises` (checks), `sweeps` (joblib grids), `notebooks`
-(student copies). Chapters: `induction_heads`.
+`explorer` (kernel-free sliders and filters), `exercises` (checks), `sweeps` (joblib grids),
+`notebooks` (student copies), `topics` (the chapters by topic name). Chapters: `induction_heads`,
+`hidden_progress`, `pareto_frontiers`, `increasing_complexity`, `margin_features`,
+`variable_creation`, `watermark_sand`, `transcendence`, `knowable_unknowable`; the capstone,
+`alignment_challenges`, maps their results onto the open problems of alignment and safety.
 """
 
 from .cache import Result, cache_root, cached

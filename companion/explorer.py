@@ -1,4 +1,4 @@
-"""Explorers: sliders that work without a kernel.
+"""Explorers: sliders (and filters) that work without a kernel.
 
 An explorer draws every frame of a sweep in advance (one figure per training step, temperature,
 width...) and shows them as one self-contained HTML block: the PNG frames inline, a range input and a
@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from .cache import Result, cached
+from .config import check_choice
 from .plotting import to_png
 
 _ids = itertools.count()
@@ -118,3 +119,78 @@ class Explorer:
 def cached_explorer(name: str, version: int, config, build: Callable[[], Explorer]) -> Explorer:
     """An explorer drawn once per (name, version, config) and kept in the result cache."""
     return Explorer.from_result(cached(name, version, config, lambda: build().to_result()))
+
+
+class FilterExplorer:
+    """A list of items with drop-down filters, one per facet, that works without a kernel.
+
+    Each item is an HTML body and, per facet, the values it belongs to; choosing a value in a facet's
+    drop-down shows only the items that carry it (all facets must match), and a counter says how many.
+
+    >>> FilterExplorer([("<b>one</b>", {"colour": ["red"]})], {"colour": ["red", "blue"]}, noun="items")
+    """
+
+    def __init__(self, items: Sequence[tuple[str, dict[str, list[str]]]], facets: dict[str, list[str]],
+                 title: str = "", noun: str = "items"):
+        if not items:
+            raise ValueError("a filter explorer needs at least one item")
+        for _body, tags in items:
+            unknown = {facet: [v for v in values if v not in facets.get(facet, [])] for facet, values in tags.items()}
+            if any(unknown.values()):
+                raise ValueError(f"item tags {unknown} are not among the facets' values {facets}")
+        self.items, self.facets, self.title, self.noun = list(items), dict(facets), title, noun
+
+    def visible(self, **chosen: str) -> list[int]:
+        """The indices of the items a reader sees with these choices (facet=value): what the page's script does."""
+        for facet, value in chosen.items():
+            check_choice(facet, value, self.facets.get(facet, []))
+        return [i for i, (_, tags) in enumerate(self.items)
+                if all(value in tags.get(facet, []) for facet, value in chosen.items())]
+
+    def to_html(self) -> str:
+        uid = f"companion-filter-{next(_ids)}"
+        # Inline handlers (no <script> element), as in Explorer, so they run wherever the HTML is shown.
+        handler = (
+            "var root=this.closest('.companion-filter');"
+            "var selects=root.querySelectorAll('.companion-filter-select');"
+            "var items=root.querySelectorAll('.companion-filter-item');var shown=0;"
+            "for(var i=0;i<items.length;i++){var keep=true;"
+            "for(var j=0;j<selects.length;j++){var value=selects[j].value;"
+            "var tags=JSON.parse(items[i].getAttribute('data-'+selects[j].getAttribute('data-facet')));"
+            "if(value&&tags.indexOf(value)<0){keep=false;}}"
+            "items[i].style.display=keep?'block':'none';if(keep){shown++;}}"
+            "root.querySelector('.companion-filter-count').textContent="
+            "shown+' of '+items.length+' '+root.getAttribute('data-noun');"
+        )
+        controls = "".join(
+            f'<label style="margin-right:16px">{html.escape(facet)} '
+            f'<select class="companion-filter-select" data-facet="{html.escape(facet)}" '
+            f'aria-label="{html.escape(facet)}" onchange="{html.escape(handler)}">'
+            f'<option value="">all</option>'
+            + "".join(f'<option value="{html.escape(v)}">{html.escape(v)}</option>' for v in values)
+            + "</select></label>"
+            for facet, values in self.facets.items())
+        items = "".join(
+            '<div class="companion-filter-item" '
+            + "".join(f'data-{html.escape(facet)}="{html.escape(json.dumps(tags.get(facet, [])))}" '
+                      for facet in self.facets)
+            + f'style="display:block;border-top:1px solid #ddd;padding:6px 0">{body}</div>'
+            for body, tags in self.items)
+        title = (f'<div class="companion-title" style="font-weight:600">{html.escape(self.title)}</div>'
+                 if self.title else "")
+        count = f"{len(self.items)} of {len(self.items)} {self.noun}"
+        return (
+            f'<div class="companion-filter" id="{uid}" data-noun="{html.escape(self.noun)}" '
+            f'style="background:white;color:black;padding:8px;border-radius:4px">{title}'
+            f'<div style="margin:6px 0">{controls}'
+            f'<span class="companion-filter-count" style="font-family:monospace">{html.escape(count)}</span></div>'
+            f"{items}</div>"
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def save(self, path) -> None:
+        from pathlib import Path
+
+        Path(path).write_text(f"<!doctype html><meta charset='utf-8'><body>{self.to_html()}</body>")

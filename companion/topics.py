@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-TOPICS = {
+CHAPTER_MODULES = {
     "induction-heads": "companion.induction_heads",
     "hidden-progress": "companion.hidden_progress",
     "pareto-frontiers": "companion.pareto_frontiers",
@@ -15,6 +15,9 @@ TOPICS = {
     "transcendence": "companion.transcendence",
     "knowable-unknowable": "companion.knowable_unknowable",
 }
+CHAPTERS = tuple(CHAPTER_MODULES)  # the chapters that train and measure, in the book's order
+# the capstone maps the others' results onto the open problems of alignment and safety
+TOPICS = {**CHAPTER_MODULES, "alignment-challenges": "companion.alignment_challenges"}
 
 
 def topic_module(name: str):

@@ -2,6 +2,7 @@
 
 import functools
 import http.server
+import re
 import subprocess
 import sys
 import threading
@@ -10,10 +11,11 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from companion import notebooks
+from companion import alignment_challenges, notebooks, topics
 
 pytestmark = pytest.mark.slow
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+CAPSTONE = alignment_challenges.NAME
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +41,31 @@ def chapter_pages(book):
 def test_pages_exist_with_figures_and_no_widget_placeholders(book):
     for page in chapter_pages(book):
         html = page.read_text()
-        assert html.count("<img") >= 5, f"{page.name}: figures missing"
-        assert "companion-explorer" in html, f"{page.name}: no explorer"
+        if page.stem == CAPSTONE:  # a map, the chapters' panels and a filter instead of sliders
+            assert html.count("<img") >= 2 and "companion-filter" in html, f"{page.name}: figures or filter missing"
+        else:
+            assert html.count("<img") >= 5, f"{page.name}: figures missing"
+            assert "companion-explorer" in html, f"{page.name}: no explorer"
         # live ipywidgets need a kernel: none may appear as a dead control in the static page
         assert "application/vnd.jupyter.widget-view+json" not in html
         assert "jupyter-widgets" not in html and "widget-view" not in html
+
+
+def test_every_link_between_the_capstone_and_the_chapters_resolves(book):
+    pages = book["html"] / "book"
+    capstone = (pages / f"{CAPSTONE}.html").read_text()
+    hrefs = re.findall(r'class="companion-filter-link" href="([^"]+)"', capstone)
+    assert len(hrefs) == len(alignment_challenges.links()) + len(alignment_challenges.CHALLENGES)
+    for href in set(hrefs):
+        page, _, anchor = href.partition("#")
+        target = capstone if not page else (pages / page).read_text()
+        assert f'id="{anchor}"' in target, f"the explorer's link {href} lands nowhere"
+    for topic in topics.CHAPTERS:
+        section = (pages / f"{topic}.html").read_text().split(f'id="{topic}-alignment"', 1)[1]
+        anchors = set(re.findall(rf'href="{CAPSTONE}\.html#([^"]+)"', section))
+        expected = {c.label for c in alignment_challenges.CHALLENGES if topic in c.chapters}
+        assert expected <= anchors, f"{topic}: links back to {sorted(anchors)}, expected {sorted(expected)}"
+        assert all(f'id="{anchor}"' in capstone for anchor in anchors)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +134,30 @@ def test_pages_have_no_console_errors_and_every_slider_changes_the_picture(book,
                 label = explorer.find_element("css selector", ".companion-label").text
                 seen.add((shown[0].get_attribute("src"), label))
             assert len(seen) == 3, f"{page}: the slider did not change the picture"
-        if page.startswith("book/") and page != "book/how-to-use.html":
+        if page == f"book/{CAPSTONE}.html":
+            check_challenge_filter(browser)
+        elif page.startswith("book/") and page != "book/how-to-use.html":
             assert explorers, f"{page}: no explorer found"
         errors = page_errors(browser)
         assert not errors, f"{page}: {errors}"
+
+
+def check_challenge_filter(browser):
+    """Each category and each chapter shows exactly its challenges; "all" shows the eighteen again."""
+    challenges = alignment_challenges.CHALLENGES
+    root = browser.find_element("css selector", ".companion-filter")
+    browser.execute_script("arguments[0].scrollIntoView()", root)
+    choices = [("category", category, [c for c in challenges if c.category == category])
+               for category in alignment_challenges.CATEGORIES]
+    choices += [("chapter", title, [c for c in challenges if topic in c.chapters])
+                for topic, title in alignment_challenges.CHAPTER_TITLES.items()]
+    for facet, value, expected in choices + [("chapter", "", challenges)]:
+        for other in root.find_elements("css selector", ".companion-filter-select"):
+            chosen = value if other.get_attribute("data-facet") == facet else ""
+            browser.execute_script("arguments[0].value = arguments[1];"
+                                   "arguments[0].dispatchEvent(new Event('change', {bubbles: true}));", other, chosen)
+        shown = [item.text.split(" ", 1)[0] for item in root.find_elements("css selector", ".companion-filter-item")
+                 if item.is_displayed()]
+        assert shown == [c.section for c in expected], f"{facet} = {value!r}: showed {shown}"
+        count = root.find_element("css selector", ".companion-filter-count").text
+        assert count.startswith(f"{len(expected)} of 18"), count

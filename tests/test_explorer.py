@@ -57,3 +57,23 @@ def test_explorer_from_updates_and_cache_round_trip(private_cache):
     assert len(built) == 1
     assert first.frames == second.frames and first.labels == second.labels == ["slope = 1", "slope = 2", "slope = 3"]
     assert len(set(first.frames)) == 3
+
+
+def test_filter_explorer_shows_what_the_choices_match():
+    from companion.explorer import FilterExplorer
+
+    items = [("<b>red square</b>", {"colour": ["red"], "shape": ["square"]}),
+             ("<b>blue square</b>", {"colour": ["blue"], "shape": ["square"]}),
+             ("<b>red and blue circle</b>", {"colour": ["red", "blue"], "shape": ["circle"]})]
+    explorer = FilterExplorer(items, {"colour": ["red", "blue"], "shape": ["square", "circle"]}, noun="shapes")
+    assert explorer.visible() == [0, 1, 2]
+    assert explorer.visible(colour="red") == [0, 2]
+    assert explorer.visible(colour="blue", shape="square") == [1]
+    html = explorer.to_html()
+    assert html.count('class="companion-filter-select"') == 2 and html.count('class="companion-filter-item"') == 3
+    assert "3 of 3 shapes" in html and "<script" not in html and "https://" not in html
+    assert 'data-colour="[&quot;red&quot;, &quot;blue&quot;]"' in html
+    with pytest.raises(ValueError, match="shape must be one of"):
+        explorer.visible(shape="triangle")
+    with pytest.raises(ValueError, match="at least one item"):
+        FilterExplorer([], {"colour": ["red"]})
