@@ -110,8 +110,8 @@ def test_the_notebook_has_every_challenge_with_its_links():
         assert len(section) == 2, challenge.title
         body = section[1].split("\n#", 1)[0]
         for link in challenge.links:
-            assert f"<{link.label}>`: {{glue:text}}`{ac.glue_key(challenge.section, link.topic)}`" in body
-        assert len(re.findall(r"\{glue:text\}`ac_\d", body)) == len(challenge.links)
+            assert f"<{link.label}>`: {{glue:md}}`{ac.glue_key(challenge.section, link.topic)}`" in body
+        assert len(re.findall(r"\{glue:md\}`ac_\d", body)) == len(challenge.links)
     for category in ac.CATEGORIES:
         assert f"## {category}\n" in text and f"### For a seminar: {category[0].lower()}{category[1:]}" in text
 
