@@ -23,13 +23,12 @@ import numpy as np
 import yaml
 
 from .config import check_choice, resolve_scale
-from .plotting import PALETTE, figure
+from .plotting import PALETTE, figure, step_axis
 from .topics import CHAPTERS, topic_module
 
 NAME = "alignment-challenges"
 VERSION = 1
 ROOT = Path(__file__).resolve().parent.parent
-BOOK = ROOT / "book"
 TOC = ROOT / "_toc.yml"
 PAGE = "book/alignment-challenges"  # this chapter's page, as _toc.yml names it
 
@@ -541,8 +540,8 @@ def _panel_induction_heads(report, ax):
     ax.plot(steps, report["kl_model"], color=PALETTE["black"], label="model")
     for name, colour in (("unigram", PALETTE["orange"]), ("bigram", PALETTE["blue"])):
         ax.axhline(report["baselines"][name], color=colour, ls="--", lw=1, label=f"in-context {name}")
-    ax.set_xscale("log")
-    ax.set(xlabel="step + 1", ylabel="KL to the truth (nats)", title="In-context learning, opened")
+    step_axis(ax, steps)
+    ax.set(ylabel="KL to the truth (nats)", title="In-context learning, opened")
     ax.legend(fontsize=7)
 
 
@@ -576,8 +575,8 @@ def _panel_increasing_complexity(report, ax):
     ax.plot(steps, digits["I_FY"], color=PALETTE["black"], label="I(F;Y), network")
     ax.plot(steps, digits["mu"], color=PALETTE["vermillion"], label="explained by linear")
     ax.axhline(digits["I_LY"], color=PALETTE["blue"], ls="--", lw=1, label="I(L;Y), linear")
-    ax.set_xscale("log")
-    ax.set(xlabel="step + 1", ylabel="bits", title="Simple first, and kept")
+    step_axis(ax, steps)
+    ax.set(ylabel="bits", title="Simple first, and kept")
     ax.legend(fontsize=7)
 
 
@@ -587,8 +586,8 @@ def _panel_margin_features(report, ax):
     margin = np.asarray(story["margin"]) / report["modular_addition"]["margin_theory"]
     ax.plot(steps, margin, color=PALETTE["black"], label="margin / theory's max")
     ax.plot(steps, story["frac_single_freq"], color=PALETTE["vermillion"], label="single-frequency neurons")
-    ax.set_xscale("log")
-    ax.set(xlabel="step + 1", ylabel="share", ylim=(-0.05, 1.05), title="Features predicted by the margin")
+    step_axis(ax, steps)
+    ax.set(ylabel="share", ylim=(-0.05, 1.05), title="Features predicted by the margin")
     ax.legend(fontsize=7)
 
 
