@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from companion import induction_heads as ih  # noqa: E402
-from companion.alignment_challenges import NAME as CAPSTONE  # noqa: E402
+from companion.chapters.alignment_challenges import NAME as CAPSTONE  # noqa: E402
 from companion.topics import CHAPTERS  # noqa: E402
 
 
@@ -88,8 +88,8 @@ def book_times(repeats: int) -> tuple[float, float]:
 def ensemble_thread_times(repeats: int, steps: int = 200) -> dict[int, float]:
     """Milliseconds per step of the hidden-progress chapter's batched network (10 seeds, n=50, width 100)."""
     from companion import hidden_progress as hp
-    from companion import parity
-    from companion.models import EnsembleMLP
+    from companion.core import parity
+    from companion.core.models import EnsembleMLP
 
     config = hp.config_for("book")
     generators = hp.replicate_generators(config)
@@ -206,7 +206,7 @@ def main() -> None:
         "",
         f"Two threads make one run {threads[1] / threads[2]:.2f}x as fast, but two one-thread runs side by side "
         f"(one per core) train {2 * 1000 / threads[1]:.0f} steps/s against {1000 / threads[2]:.0f} steps/s for one "
-        "two-thread run. So each run trains with one thread (`companion.runtime.torch_threads(1)`), and a "
+        "two-thread run. So each run trains with one thread (`companion.core.runtime.torch_threads(1)`), and a "
         "chapter's runs go to one process per core through joblib.",
         "",
         "## Threads: one SGD step of the hidden-progress batched network (10 seeds, n = 50, width 100, batch 32)",

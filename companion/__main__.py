@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import cache, notebooks
-from .config import SCALES
+from .core import cache, notebooks
+from .core.config import SCALES
 from .topics import TOPICS, topic_module
 
 

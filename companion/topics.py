@@ -5,19 +5,19 @@ from __future__ import annotations
 import importlib
 
 CHAPTER_MODULES = {
-    "induction-heads": "companion.induction_heads",
-    "hidden-progress": "companion.hidden_progress",
-    "pareto-frontiers": "companion.pareto_frontiers",
-    "increasing-complexity": "companion.increasing_complexity",
-    "margin-features": "companion.margin_features",
-    "variable-creation": "companion.variable_creation",
-    "watermark-sand": "companion.watermark_sand",
-    "transcendence": "companion.transcendence",
-    "knowable-unknowable": "companion.knowable_unknowable",
+    "induction-heads": "companion.chapters.induction_heads",
+    "hidden-progress": "companion.chapters.hidden_progress",
+    "pareto-frontiers": "companion.chapters.pareto_frontiers",
+    "increasing-complexity": "companion.chapters.increasing_complexity",
+    "margin-features": "companion.chapters.margin_features",
+    "variable-creation": "companion.chapters.variable_creation",
+    "watermark-sand": "companion.chapters.watermark_sand",
+    "transcendence": "companion.chapters.transcendence",
+    "knowable-unknowable": "companion.chapters.knowable_unknowable",
 }
 CHAPTERS = tuple(CHAPTER_MODULES)  # the chapters that train and measure, in the book's order
 # the capstone maps the others' results onto the open problems of alignment and safety
-TOPICS = {**CHAPTER_MODULES, "alignment-challenges": "companion.alignment_challenges"}
+TOPICS = {**CHAPTER_MODULES, "alignment-challenges": "companion.chapters.alignment_challenges"}
 
 
 def topic_module(name: str):

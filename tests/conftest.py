@@ -17,3 +17,8 @@ def private_cache(tmp_path, monkeypatch):
     """An empty cache root for tests that inspect the cache itself."""
     monkeypatch.setenv("COMPANION_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
+
+
+def unfinished(*args):
+    """A student's answer that is still the notebook's stub."""
+    raise NotImplementedError

@@ -5,7 +5,8 @@ import sys
 import nbformat
 from conftest import ROOT
 
-from companion import notebooks, topics
+from companion import topics
+from companion.core import notebooks
 
 
 def run_cli(*args, timeout=600):

@@ -1,0 +1,490 @@
+"""Hidden progress: SGD learns sparse parities near the computational limit.
+
+After Barak, Edelman, Goel, Kakade, Malach and Zhang (2022). A two-layer ReLU network sees a fresh
+batch of uniformly random x in {-1, +1}^n every step, labelled by the parity of k hidden bits. Its
+loss sits at chance for a long time, then falls to zero in a short window. The story, in the order of
+this module:
+
+1. the experiment: online sparse parity, several seeds trained at once as one batched network;
+2. what is measured under the flat loss: the share of first-layer weight on the support, beside a
+   control run with the same seeds whose labels are random coin flips;
+3. why it grows: the population gradient is larger on the support's coordinates than on the others
+   (the Fourier gap), in closed form at a sign initialisation, checked by Monte Carlo;
+4. how the time to solve, t_c, grows with n and k, and how width changes its median and its spread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from companion.core import parity, runtime
+from companion.core.cache import Result, cached, cached_training
+from companion.core.config import check_choice, check_float, check_int, resolve_scale
+from companion.core.models import ACTIVATIONS, INITS, EnsembleMLP
+from companion.core.runtime import derived_generator, torch_threads
+from companion.core.sweeps import run_cached
+from companion.core.training import train
+
+NAME = "hidden-progress"
+VERSION = 3
+LOSSES = parity.MARGIN_LOSSES
+LABELS = ("parity", "random")
+SOLVED_LOSS = 0.1  # t_c is the first evaluated step with test loss at or below this
+PLATEAU_FRACTION = 0.95  # "the loss starts to fall" when it first goes below this share of its initial value
+# The loss of predicting 0, which knows nothing: any output uncorrelated with the label does at least as
+# badly (Jensen), so a network starts at or a little above this level, pushed up by its random outputs.
+CHANCE_LOSS = {"hinge": 1.0, "square": 1.0, "logistic": math.log(2)}
+
+
+# ----------------------------------------------------------------------------- configuration
+
+@dataclass(frozen=True)
+class Config:
+    """One batch of runs: `replicates` networks trained side by side, replicate i with seed ``seed + i``."""
+
+    n: int = 50
+    k: int = 3
+    width: int = 100
+    loss: str = "hinge"
+    activation: str = "relu"
+    init: str = "sign"  # the theory's: ±1/sqrt(n) weights, zero biases; "uniform" is nn.Linear's default
+    bias: bool = True
+    batch_size: int = 32
+    lr: float = 0.1
+    steps: int = 9000
+    eval_every: int = 25
+    snapshot_every: int = 300  # keep replicate 0's first-layer weights this often (0: never)
+    hidden_measures: bool = True  # the share of first-layer weight on S, at every evaluation
+    stop_when_solved: bool = False  # end as soon as every replicate is solved
+    labels: str = "parity"  # "random": the control, with labels that carry no signal
+    replicates: int = 10
+    test_size: int = 2048
+    seed: int = 0
+
+    def __post_init__(self):
+        parity.check_parity(self.n, self.k)
+        check_int("width", self.width, 1, 100_000)
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("init", self.init, INITS)
+        check_int("batch_size", self.batch_size, 1, 65_536)
+        check_float("lr", self.lr, 0, 100, low_inclusive=False)
+        check_int("steps", self.steps, 1, 10**7)
+        check_int("eval_every", self.eval_every, 1, self.steps)
+        check_int("snapshot_every", self.snapshot_every, 0, self.steps)
+        if self.snapshot_every % self.eval_every:
+            raise ValueError(f"snapshot_every must be a multiple of eval_every={self.eval_every}, "
+                             f"got {self.snapshot_every}")
+        check_choice("labels", self.labels, LABELS)
+        check_int("replicates", self.replicates, 1, 1024)
+        check_int("test_size", self.test_size, 16, 10**6)
+        check_int("seed", self.seed, 0)
+
+    def seeds(self) -> list[int]:
+        return [self.seed + i for i in range(self.replicates)]
+
+
+SCALES = {
+    "test": dict(n=30, k=3, steps=6000, replicates=6, test_size=1024),
+    "book": dict(n=50, k=3, steps=9000, replicates=10, test_size=2048),
+    "full": dict(n=50, k=3, steps=15000, replicates=32, test_size=4096),
+}
+# The scaling and width experiments: runs that stop when every replicate is solved, loss only.
+SCALING = {
+    "test": dict(ks=(3, 4), ns=(10, 20, 30), replicates=6, steps=10000),
+    "book": dict(ks=(2, 3, 4), ns=(20, 30, 40, 50), replicates=8, steps=30000),
+    "full": dict(ks=(2, 3, 4, 5), ns=(20, 30, 40, 50, 60, 80), replicates=16, steps=300000),
+}
+WIDTHS = {
+    "test": dict(n=20, k=4, widths=(10, 300), replicates=8, steps=10000),
+    "book": dict(n=30, k=3, widths=(10, 30, 100, 300), replicates=16, steps=30000),
+    "full": dict(n=40, k=3, widths=(10, 30, 100, 300, 1000, 3000), replicates=32, steps=100000),
+}
+# Closed form against Monte Carlo for the population gradient at a sign initialisation.
+FOURIER_CHECK = {
+    "test": dict(ns=(10, 20), k=3, samples=200_000),
+    "book": dict(ns=(10, 20, 30, 40, 50), k=3, samples=1_000_000),
+    "full": dict(ns=(10, 20, 30, 40, 50, 60, 80), k=3, samples=10_000_000),
+}
+
+
+def config_for(scale: str | None = None, seed: int = 0, **overrides) -> Config:
+    """The chapter's main run at a scale (``test``, ``book`` or ``full``), with any overrides."""
+    return Config(**{**SCALES[resolve_scale(scale)], "seed": seed, **overrides})
+
+
+def search_config(n: int, k: int, steps: int, replicates: int, seed: int, **overrides) -> Config:
+    """A run for the scaling and width experiments: loss only, stopping once every seed is solved."""
+    return Config(**{"n": n, "k": k, "steps": steps, "replicates": replicates, "seed": seed,
+                     "eval_every": 20, "snapshot_every": 0, "hidden_measures": False,
+                     "stop_when_solved": True, "test_size": 512, **overrides})
+
+
+# ----------------------------------------------------------------------------- data and loss
+
+def replicate_generators(config: Config, stream: int = 0) -> list[torch.Generator]:
+    """One generator per replicate: stream 0 for initialisation and training data, 1 for the test set."""
+    return [derived_generator(seed, stream) for seed in config.seeds()]
+
+
+def draw_batch(config: Config, supports: torch.Tensor, generators: list[torch.Generator], size: int):
+    """Inputs (R, size, n) and labels (R, size), each replicate from its own generator."""
+    xs, ys = [], []
+    for support, generator in zip(supports, generators):
+        x, y = parity.sample(config.n, support, size, generator)
+        if config.labels == "random":
+            y = parity.random_signs((size,), generator)
+        xs.append(x)
+        ys.append(y)
+    return torch.stack(xs), torch.stack(ys)
+
+
+# ----------------------------------------------------------------------------- what is measured
+
+def support_mask(supports: torch.Tensor, n: int) -> torch.Tensor:
+    """(R, n) with ones on each replicate's support."""
+    return torch.zeros(len(supports), n).scatter_(1, supports, 1.0)
+
+
+def support_weight_share(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Share of the squared first-layer weight on the support's columns, per replicate; chance is k/n."""
+    mass = hidden.pow(2).sum(1)  # (R, n): squared weight arriving from each input coordinate
+    return (mass * mask).sum(-1) / mass.sum(-1)
+
+
+# ----------------------------------------------------------------------------- training
+
+def _compute(config: Config, device: torch.device) -> Result:
+    started = time.perf_counter()
+    train_generators = replicate_generators(config, 0)
+    supports = torch.stack([parity.random_support(config.n, config.k, g) for g in train_generators])
+    model = EnsembleMLP(config.replicates, config.n, config.width, activation_name=config.activation,
+                        bias=config.bias, init=config.init, generators=train_generators).to(device)
+    test_x, test_y = draw_batch(config, supports, replicate_generators(config, 1), config.test_size)
+    test_x, test_y = test_x.to(device), test_y.to(device)
+    mask = support_mask(supports, config.n).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
+    solved = torch.zeros(config.replicates, dtype=torch.bool)
+
+    def loss(model, x, y):
+        return parity.margin_loss(config.loss, model(x)[..., 0], y).sum()  # replicates do not interact
+
+    def evaluate(step: int) -> dict:
+        measured = {}
+        output = model(test_x)[..., 0]
+        if config.hidden_measures:
+            measured["support_weight_share"] = support_weight_share(model.hidden, mask).cpu()
+        test_loss = parity.margin_loss(config.loss, output, test_y).cpu()
+        solved.logical_or_(test_loss <= SOLVED_LOSS)
+        measured["loss"] = test_loss
+        measured["accuracy"] = (output.sign() == test_y).float().mean(-1).cpu()
+        if config.snapshot_every and step % config.snapshot_every == 0:
+            measured["snapshot"] = model.hidden.detach()[0].cpu().clone()
+        return measured
+
+    history = train(
+        model, lambda step: tuple(t.to(device) for t in draw_batch(config, supports, train_generators,
+                                                                     config.batch_size)),
+        loss, steps=config.steps, optimizer=optimizer, evaluate=evaluate,
+        eval_steps=list(range(0, config.steps + 1, config.eval_every)),
+        description=f"{NAME} n={config.n} k={config.k} width={config.width}",
+        stop=(lambda measured: bool(solved.all())) if config.stop_when_solved else None,
+    )
+    steps = history.pop("step")
+    arrays = {name: history.pop(name).T.contiguous() for name in list(history) if name != "snapshot"}
+    if "snapshot" in history:
+        arrays["snapshots"] = history.pop("snapshot")  # (snapshots, width, n) for replicate 0
+        arrays["snapshot_steps"] = torch.tensor([s for s in steps if s % config.snapshot_every == 0])
+    arrays["supports"] = supports
+    metrics = {
+        "config": dataclasses.asdict(config),
+        "steps": steps,
+        "seeds": config.seeds(),
+        "t_c": solve_times(steps, arrays["loss"]),
+        "wall_seconds": round(time.perf_counter() - started, 2),
+    }
+    arrays.update({f"weights.{name}": value.detach().cpu() for name, value in model.state_dict().items()})
+    return Result(metrics=metrics, arrays=arrays)
+
+
+def solve_times(steps: list[int], loss: torch.Tensor) -> list[int | None]:
+    """t_c of each replicate: the first evaluated step with test loss <= SOLVED_LOSS (None: never)."""
+    times = []
+    for curve in loss.tolist():
+        times.append(next((s for s, value in zip(steps, curve) if value <= SOLVED_LOSS), None))
+    return times
+
+
+def run(config: Config, use_cache: bool = True, device: str = "auto") -> Result:
+    """Train (or load from the cache) one batch of replicates.
+
+    Result arrays are (replicates, evaluations) curves ``loss``, ``accuracy`` and, with
+    ``hidden_measures``, ``support_weight_share``; ``snapshots`` of replicate 0's first layer at
+    ``snapshot_steps``; ``supports`` (replicates, k). On a CPU a run uses one thread, the fastest choice for
+    networks this small (benchmarks/RESULTS.md).
+    """
+    return cached_training(NAME, VERSION, config, _compute, use_cache=use_cache, device=device)
+
+
+def run_many(configs: list[Config], n_jobs: int = 2) -> list[Result]:
+    return run_cached(run, configs, NAME, VERSION, n_jobs=n_jobs)
+
+
+# ----------------------------------------------------------------------------- the plateau, measured
+
+def control_config(config: Config) -> Config:
+    """The same networks and seeds trained on random labels: what no progress looks like."""
+    return dataclasses.replace(config, labels="random", stop_when_solved=False)
+
+
+def plateau_checks(main: Result, control: Result) -> list[dict]:
+    """For each replicate: where the loss leaves its plateau, and what the hidden measures did first.
+
+    - ``left_plateau``: first step with loss below PLATEAU_FRACTION of its initial value, taken as the
+      smaller of the loss at step 0 and the chance level (random initial outputs start a little above
+      it and shrink in the first few steps, which is not learning);
+    - ``plateau_held``: it left no earlier than t_c / 2, and fell to SOLVED_LOSS within t_c / 4;
+    - ``share_before_fall``: the support weight share at the last evaluation before it left;
+    - ``share_beats_control``: that share exceeds the control's maximum for the same seed.
+    """
+    steps, loss = main.metrics["steps"], main.arrays["loss"]
+    chance = CHANCE_LOSS[main.metrics["config"]["loss"]]
+    checks = []
+    for i, t_c in enumerate(main.metrics["t_c"]):
+        curve = loss[i].tolist()
+        start = min(curve[0], chance)
+        leave = next((j for j, v in enumerate(curve) if v < PLATEAU_FRACTION * start), None)
+        entry = {"seed": main.metrics["seeds"][i], "t_c": t_c,
+                 "left_plateau": None if leave is None else steps[leave]}
+        entry["plateau_held"] = bool(t_c is not None and leave is not None and steps[leave] >= t_c / 2
+                                     and t_c - steps[leave] <= t_c / 4)
+        if "support_weight_share" in main.arrays and leave:
+            share = float(main.arrays["support_weight_share"][i, leave - 1])
+            entry["share_before_fall"] = share
+            entry["control_max_share"] = float(control.arrays["support_weight_share"][i].max())
+            entry["share_beats_control"] = share > entry["control_max_share"]
+        else:
+            entry["share_beats_control"] = False
+        checks.append(entry)
+    return checks
+
+
+def plateau_summary(main: Result, control: Result) -> dict:
+    """Counts over seeds, for the chapter's prose."""
+    checks = plateau_checks(main, control)
+    t_c = [c["t_c"] for c in checks if c["t_c"] is not None]
+    return {
+        "seeds": len(checks),
+        "solved": len(t_c),
+        "plateau_held": sum(c["plateau_held"] for c in checks),
+        "share_beats_control": sum(c["share_beats_control"] for c in checks),
+        "median_t_c": statistics.median(t_c) if t_c else None,
+        "min_t_c": min(t_c, default=None),
+        "max_t_c": max(t_c, default=None),
+        "chance_share": main.metrics["config"]["k"] / main.metrics["config"]["n"],
+    }
+
+
+# ----------------------------------------------------------------------------- the theory's closed form
+
+def sign_init_gradient(n: int, k: int) -> dict:
+    """Population gradient at a sign-initialised ReLU neuron, in closed form, for y = chi_S(x).
+
+    For f(x) = a relu(w.x) with w in {±1}^n (its scale does not matter) the correlation loss -y f, which
+    the hinge loss equals while outputs are small, has gradient -a E[y 1[w.x > 0] x_j] on w_j.
+    Substituting z = w * x turns E[y 1[w.x > 0] x_j] into (prod of w over S xor {j}) times the Fourier
+    coefficient of the threshold 1[z_1 + ... + z_n > 0] at degree |S xor {j}|: k-1 when j is in S
+    ("relevant"), k+1 when it is not. Returned: those two coefficients; their sizes are the gap.
+    """
+    return {"relevant": parity.threshold_fourier(n, k - 1), "irrelevant": parity.threshold_fourier(n, k + 1)}
+
+
+def monte_carlo_gradient(n: int, k: int, samples: int, seed: int = 0, chunk: int = 200_000) -> dict:
+    """The same two numbers estimated from random inputs at a random w and S, with standard errors.
+
+    Each coordinate's estimate of E[y 1[w.x > 0] x_j] is multiplied by the sign prod_{i in S xor {j}}
+    w_i (which is prod_S w times w_j either way), then averaged over the coordinates of its kind.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    w = parity.random_signs((n,), generator)
+    support = parity.random_support(n, k, generator)
+    in_support = torch.zeros(n, dtype=torch.bool)
+    in_support[support] = True
+    orientation = (w[support].prod() * w).double()
+    total = torch.zeros(n, dtype=torch.float64)
+    total_sq = torch.zeros(n, dtype=torch.float64)
+    done = 0
+    while done < samples:
+        size = min(chunk, samples - done)
+        x = parity.random_signs((size, n), generator)
+        values = ((parity.parity(x, support) * (x @ w > 0).float())[:, None] * x).double()  # (size, n)
+        total += values.sum(0)
+        total_sq += values.pow(2).sum(0)
+        done += size
+    mean = total / samples
+    standard_error = ((total_sq / samples - mean**2) / samples).sqrt()
+    oriented = mean * orientation
+    estimates = {}
+    for name, chosen in (("relevant", in_support), ("irrelevant", ~in_support)):
+        estimates[name] = float(oriented[chosen].mean())
+        estimates[f"{name}_se"] = float(standard_error[chosen].pow(2).sum().sqrt() / chosen.sum())
+    return estimates
+
+
+@dataclass(frozen=True)
+class FourierCheck:
+    ns: tuple[int, ...] = (10, 20, 30, 40, 50)
+    k: int = 3
+    samples: int = 1_000_000
+    seed: int = 0
+
+    def __post_init__(self):
+        for n in self.ns:
+            parity.check_parity(n, self.k + 1)
+        check_int("samples", self.samples, 100, 10**9)
+        check_int("seed", self.seed, 0)
+
+
+def fourier_gap_check(scale: str | None = None, seed: int = 0) -> Result:
+    """Closed form against Monte Carlo for several n (cached); ``metrics["rows"]`` has one per n."""
+    check = FourierCheck(**FOURIER_CHECK[resolve_scale(scale)], seed=seed)
+
+    def compute():
+        rows = [{"n": n, "closed_form": sign_init_gradient(n, check.k),
+                 "monte_carlo": monte_carlo_gradient(n, check.k, check.samples, check.seed)} for n in check.ns]
+        return Result(metrics={"k": check.k, "samples": check.samples, "rows": rows})
+
+    with torch_threads(1):
+        return cached(f"{NAME}-fourier-gap", VERSION, check, compute)
+
+
+# ----------------------------------------------------------------------------- scaling and width
+
+def median_time(t_c: list[int | None]) -> float | None:
+    """Median of the solve times, counting unsolved runs as slower than every solved one; None when
+    the median itself is unsolved."""
+    ordered = sorted(t if t is not None else math.inf for t in t_c)
+    value = statistics.median(ordered)
+    return None if math.isinf(value) or math.isnan(value) else value
+
+
+def scaling_configs(scale: str | None = None, seed: int = 0) -> list[Config]:
+    plan = SCALING[resolve_scale(scale)]
+    return [search_config(n, k, plan["steps"], plan["replicates"], seed) for k in plan["ks"] for n in plan["ns"]]
+
+
+def width_configs(scale: str | None = None, seed: int = 0) -> list[Config]:
+    plan = WIDTHS[resolve_scale(scale)]
+    return [search_config(plan["n"], plan["k"], plan["steps"], plan["replicates"], seed, width=width)
+            for width in plan["widths"]]
+
+
+def scaling_table(results: list[Result]) -> list[dict]:
+    rows = []
+    for result in results:
+        config, t_c = result.metrics["config"], result.metrics["t_c"]
+        rows.append({"n": config["n"], "k": config["k"], "median_t_c": median_time(t_c),
+                     "seeds": len(t_c), "solved": sum(t is not None for t in t_c), "t_c": t_c})
+    return rows
+
+
+def scaling_exponents(rows: list[dict]) -> dict[int, float]:
+    """For each k, the slope of log(median t_c) against log n: t_c grows like n to this power."""
+    slopes = {}
+    for k in sorted({row["k"] for row in rows}):
+        points = [(row["n"], row["median_t_c"]) for row in rows if row["k"] == k and row["median_t_c"]]
+        if len(points) >= 2:
+            ns, times = np.log([p[0] for p in points]), np.log([p[1] for p in points])
+            slopes[k] = float(np.polyfit(ns, times, 1)[0])
+    return slopes
+
+
+def predict_t_c(rows: list[dict], k: int, n: int) -> float:
+    """Extrapolate the fitted power law log t_c = a + b log n for this k to a new n."""
+    points = [(row["n"], row["median_t_c"]) for row in rows if row["k"] == k and row["median_t_c"]]
+    if len(points) < 2:
+        raise ValueError(f"need at least two solved sizes with k={k} to fit a power law, got {len(points)}")
+    slope, intercept = np.polyfit(np.log([p[0] for p in points]), np.log([p[1] for p in points]), 1)
+    return float(np.exp(intercept + slope * np.log(n)))
+
+
+def width_table(results: list[Result]) -> list[dict]:
+    rows = []
+    for result in results:
+        t_c = result.metrics["t_c"]
+        solved = [t for t in t_c if t is not None]
+        quartiles = np.percentile(solved, [25, 75]).tolist() if solved else [None, None]
+        rows.append({"width": result.metrics["config"]["width"], "median_t_c": median_time(t_c),
+                     "std_t_c": float(np.std(solved)) if len(solved) > 1 else None,
+                     "iqr_t_c": quartiles[1] - quartiles[0] if solved else None,
+                     "seeds": len(t_c), "solved": len(solved), "t_c": t_c})
+    return rows
+
+
+def width_returns(rows: list[dict]) -> dict:
+    """From the narrowest to the widest net: the relative fall of the median and of the spread of t_c."""
+    first, last = rows[0], rows[-1]
+    return {"median_drop": 1 - last["median_t_c"] / first["median_t_c"],
+            "std_drop": 1 - last["std_t_c"] / first["std_t_c"]}
+
+
+# ----------------------------------------------------------------------------- the chapter's experiments
+
+def experiments(scale: str | None = None, seed: int = 0, n_jobs: int = 2) -> dict:
+    """Every run of the chapter, trained in parallel where missing from the cache."""
+    scale = resolve_scale(scale)
+    main = config_for(scale, seed=seed)
+    scaling, widths = scaling_configs(scale, seed), width_configs(scale, seed)
+    results = run_many([main, control_config(main), *scaling, *widths], n_jobs=n_jobs)
+    return {"main": results[0], "control": results[1],
+            "scaling": results[2:2 + len(scaling)], "widths": results[2 + len(scaling):]}
+
+
+def reproducibility_card(result: Result) -> dict:
+    changes = {"main run": {key: (SCALES["book"].get(key), value) for key, value in SCALES["full"].items()},
+               "scaling": SCALING["full"], "widths": WIDTHS["full"]}
+    return runtime.reproducibility_card(NAME, VERSION, result, seeds=result.metrics["seeds"],
+                                        full_scale_changes=changes)
+
+
+def reproduce(scale: str | None = None, seed: int = 0) -> dict:
+    """What `python -m companion reproduce hidden-progress` writes to hidden-progress.json."""
+    scale = resolve_scale(scale)
+    found = experiments(scale, seed)
+    main, control = found["main"], found["control"]
+    steps = main.metrics["steps"]
+    checks = plateau_checks(main, control)
+    scaling = scaling_table(found["scaling"])
+    widths = width_table(found["widths"])
+    return {
+        "topic": NAME,
+        "scale": scale,
+        "seed": seed,
+        "config": main.metrics["config"],
+        "runs": [
+            {"seed": s, "n": main.metrics["config"]["n"], "k": main.metrics["config"]["k"], "t_c": t_c,
+             "steps": steps, "loss": main.arrays["loss"][i].tolist(),
+             "support_weight_share": main.arrays["support_weight_share"][i].tolist()}
+            for i, (s, t_c) in enumerate(zip(main.metrics["seeds"], main.metrics["t_c"]))
+        ],
+        "control": {"steps": control.metrics["steps"],
+                    "support_weight_share": control.arrays["support_weight_share"].tolist(),
+                    "seeds": control.metrics["seeds"]},
+        "fourier_gap": fourier_gap_check(scale, seed).metrics["rows"],
+        "plateau_checks": checks,
+        "summary": plateau_summary(main, control),
+        "scaling": [{key: row[key] for key in ("n", "k", "median_t_c", "seeds", "solved")} for row in scaling],
+        "scaling_exponents": {str(k): v for k, v in scaling_exponents(scaling).items()},
+        "width": [{key: row[key] for key in ("width", "median_t_c", "std_t_c", "iqr_t_c", "seeds", "solved")}
+                  for row in widths],
+        "width_returns": width_returns(widths),
+    }
+
+

@@ -1,0 +1,180 @@
+"""Figures, explorers and live widgets of the chapter on sparse variable creation in self-attention."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+
+from companion.core.cache import Result
+from companion.core.explorer import Explorer, cached_explorer
+from companion.core.live import retrain_panel
+from companion.core.plotting import PALETTE, figure
+
+from .experiment import (
+    FUNCTIONS,
+    M_GRID,
+    MODELS,
+    NAME,
+    SUCCESS_ACCURACY,
+    config_for,
+    critical_m,
+    curves,
+    run,
+    success_rate,
+    summary,
+)
+
+MODEL_LABELS = {"attention": "[CLS] attention block", "mlp": "MLP on the flattened bits"}
+
+
+def plot_critical_m(found: dict):
+    """m*(T) two ways. Left: attention alone on a log-T axis, where m* = a + b ln T is a straight line.
+    Right: both models on log-log axes, where growth in proportion to T has slope 1."""
+    fig, (left, right) = figure(2, width=11.0, height=4.0)
+    report = summary(found)
+    Ts = report["T"]
+    colours = {"attention": PALETTE["blue"], "mlp": PALETTE["vermillion"]}
+    series = {"attention": report["critical_m"], "mlp": report["baseline_critical_m"]}
+    left.plot(Ts, series["attention"], "o", color=colours["attention"], ms=7, label=MODEL_LABELS["attention"])
+    if "fit" in report:
+        grid = np.geomspace(Ts[0], Ts[-1], 100)
+        fit = report["fit"]
+        left.plot(grid, fit["a"] + fit["b"] * np.log(grid), color=colours["attention"], lw=1.5, ls="--",
+                  label=f"fit {fit['a']:.0f} + {fit['b']:.1f} ln T (r^2 = {fit['r2']:.2f})")
+    left.set_ylim(0, None)
+    left.set_ylabel("critical sample size m*")
+    left.set_title("Attention: a straight line in ln T")
+    for model in MODELS:
+        points = [(T, m) for T, m in zip(Ts, series[model]) if m is not None]
+        right.plot(*zip(*points), "o-", color=colours[model], ms=7, label=MODEL_LABELS[model])
+    anchor = next((m for m in series["mlp"] if m is not None), None)
+    if anchor is not None:
+        right.plot(Ts, [anchor * T / Ts[0] for T in Ts], color="grey", ls=":", lw=1.2, label="proportional to T")
+    right.set_yscale("log")
+    right.set_title("Both learners (log-log axes)")
+    for ax in (left, right):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(Ts)
+        ax.set_xticklabels([str(T) for T in Ts])
+        ax.tick_params(axis="x", which="minor", bottom=False)
+        ax.set_xlabel("context length T (log scale)")
+        ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_accuracy_curves(found: dict, T: int, ax=None):
+    """Test accuracy against m at one T: every seed (dots) and the mean (line), for both models."""
+    if ax is None:
+        fig, ax = figure(width=6.0, height=3.8)
+    colours = {"attention": PALETTE["blue"], "mlp": PALETTE["vermillion"]}
+    for model, results in ((model, found[model][T]) for model in MODELS):
+        c = curves(results)
+        for m, accuracies in zip(c["m"], c["accuracy"]):
+            ax.plot([m] * len(accuracies), accuracies, ".", color=colours[model], alpha=0.25, ms=4)
+        ax.plot(c["m"], c["mean_accuracy"], "-", color=colours[model], lw=2, label=f"{MODEL_LABELS[model]} (mean)")
+        star = critical_m(results)
+        if star is not None:
+            ax.axvline(star, color=colours[model], ls=":", lw=1.2)
+    ax.axhline(SUCCESS_ACCURACY, color="grey", ls="--", lw=1, label="success: test accuracy 0.95")
+    ax.set_xscale("log")
+    ax.set_xlim(8, 1.3 * max(r.metrics["config"]["m"] for model in MODELS for r in found[model][T]))
+    ax.set_ylim(0.45, 1.02)
+    ax.set_xlabel("training samples m (log scale; dotted: m*)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"T = {T}")
+    ax.legend(fontsize=8, loc="lower right")
+    return ax.figure
+
+
+def solved_example(results: list[Result]) -> tuple[Result, int] | None:
+    """The cell at m* and its typical solved replicate: the one whose [CLS] attention on the support is
+    the median among the replicates that succeeded there."""
+    star = critical_m(results)
+    cell = next((r for r in results if r.metrics["config"]["m"] == star), None)
+    if cell is None:
+        return None
+    solved = [i for i, ok in enumerate(cell.metrics["success"]) if ok]
+    masses = [cell.metrics["attention_on_support"][i] for i in solved]
+    return cell, solved[int(np.argsort(masses)[len(masses) // 2])]
+
+
+def plot_attention(result: Result, replicate: int, ax=None):
+    """Mean [CLS] attention over positions (test inputs) for one replicate; the support in colour."""
+    if ax is None:
+        fig, ax = figure(width=6.0, height=3.2)
+    attention = result.arrays["mean_attention"][replicate].numpy()
+    T = len(attention) - 1
+    support = result.metrics["supports"][replicate]
+    colours = [PALETTE["vermillion"] if j in support else PALETTE["sky"] for j in range(T)]
+    ax.bar(range(T), attention[:T], color=colours, width=1.0)
+    ax.plot(support, attention[support] + 0.03 * attention[:T].max(), "v", color=PALETTE["vermillion"], ms=6)
+    mass = result.metrics["attention_on_support"][replicate]
+    ax.set_xlabel(f"position (the support {support} marked)")
+    ax.set_ylabel("mean [CLS] attention")
+    ax.set_title(f"T = {T}, m = {result.metrics['config']['m']}: {mass:.0%} on the support, "
+                 f"{attention[T]:.0%} on [CLS] itself", fontsize=10)
+    ax.set_xlim(-1, T)
+    return ax.figure
+
+
+# ----------------------------------------------------------------------------- explorer and live widget
+
+EXPLORER_VERSION = 1
+
+
+def explorer(found: dict):
+    """A slider over T: accuracy against m for both models, and a solved run's [CLS] attention."""
+    Ts = sorted(found["attention"])
+
+    def draw(T: int):
+        fig, (left, right) = figure(2, width=11.0, height=4.0)
+        plot_accuracy_curves(found, T, ax=left)
+        example = solved_example(found["attention"][T])
+        if example is not None:
+            plot_attention(*example, ax=right)
+        return fig
+
+    def build() -> Explorer:
+        return Explorer.from_function(draw, Ts, name="T", dpi=70,
+                                      title="Move T: the samples each model needs, and where [CLS] looks")
+
+    keys = tuple((model, T, tuple(r.metrics["config"]["m"] for r in found[model][T])) for model in MODELS for T in Ts)
+    first = {model: found[model][Ts[0]][0].metrics["config"] for model in MODELS}
+    config = ExplorerKey(cells=repr(keys), seed=first["attention"]["seed"],
+                         replicates=repr({model: c["replicates"] for model, c in first.items()}))
+    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, config, build)
+
+
+@dataclass(frozen=True)
+class ExplorerKey:
+    """What an explorer's frames depend on: which cells were trained, from which seeds."""
+
+    cells: str
+    seed: int
+    replicates: str
+
+
+def live_widget(scale: str = "book"):
+    """Controls to train both models at one (T, m, s, function) and see where [CLS] attends."""
+    T = widgets.Dropdown(options=[8, 16, 32, 64, 128, 256, 512], value=64, description="T")
+    m = widgets.Dropdown(options=list(M_GRID[:12]), value=57, description="m")
+    s = widgets.IntSlider(value=3, min=1, max=5, description="s")
+    function = widgets.Dropdown(options=FUNCTIONS, value="and", description="function")
+
+    def retrain():
+        changes = dict(s=s.value, function=function.value)
+        attention = run(config_for(scale, "attention", T.value, m.value, **changes))
+        mlp = run(config_for(scale, "mlp", T.value, m.value, **changes))
+        for name, result in (("attention", attention), ("MLP", mlp)):
+            r = result.metrics
+            print(f"{name}: {success_rate(result):.0%} of {len(r['success'])} seeds reach test accuracy "
+                  f"{SUCCESS_ACCURACY} (mean {np.mean(r['test_accuracy']):.3f})")
+        masses = attention.metrics["attention_on_support"]
+        print(f"[CLS] attention on the support: mean {np.mean(masses):.2f} over seeds")
+        plot_attention(attention, int(np.argmax(attention.metrics["test_accuracy"])))
+        plt.show()
+
+    return retrain_panel([[T, m], [s, function]], retrain)

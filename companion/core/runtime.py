@@ -1,0 +1,107 @@
+"""Devices, seeds, threads and progress bars: the run-time choices every experiment shares."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import random
+import sys
+
+import numpy as np
+import torch
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """Return the requested device; "auto" prefers cuda, then mps, then cpu."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def set_seed(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and PyTorch; return a torch generator seeded the same way."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run a block with `n` intra-op threads.
+
+    Tiny models spend most of their time in thread hand-offs: on a 2-core laptop one thread is
+    several times faster than two (benchmarks/RESULTS.md).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def progress_enabled() -> bool:
+    """Progress bars are for people: off under pytest, CI, the book build and non-interactive runs.
+
+    COMPANION_PROGRESS=1 or 0 forces the choice.
+    """
+    forced = os.environ.get("COMPANION_PROGRESS")
+    if forced is not None:
+        return forced not in ("0", "", "false", "no")
+    if "pytest" in sys.modules or os.environ.get("CI"):
+        return False
+    try:
+        from IPython import get_ipython
+
+        if get_ipython() is not None and type(get_ipython()).__name__ == "ZMQInteractiveShell":
+            return True
+    except ImportError:
+        pass
+    return sys.stderr.isatty()
+
+
+def derived_generator(*keys: int) -> torch.Generator:
+    """A torch generator for a tuple of integers (a seed and a stream number, say).
+
+    PyTorch's CPU generator keeps only the low 32 bits of its seed, so seeds like ``seed + 2**40``
+    silently collide with ``seed``; NumPy's SeedSequence mixes the whole tuple into a fresh seed.
+    """
+    for key in keys:
+        if not isinstance(key, int) or key < 0:
+            raise ValueError(f"generator keys must be non-negative integers, got {keys!r}")
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(list(keys)).generate_state(1)[0]))
+
+
+def environment(threads_per_run: int = 1) -> dict:
+    """The machine and software a result was computed with, for reproducibility cards."""
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()}",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads_per_run": threads_per_run,
+    }
+
+
+def reproducibility_card(name: str, version: int, result, **extra) -> dict:
+    """Config, wall time, cache status, machine and software of a result, plus chapter-specific entries."""
+    return {
+        "experiment": name,
+        "version": version,
+        "config": result.metrics["config"],
+        "wall_seconds_when_trained": result.metrics["wall_seconds"],
+        "loaded_from_cache": result.from_cache,
+        **environment(threads_per_run=1),
+        **extra,
+    }

@@ -1,0 +1,79 @@
+import re
+
+import pytest
+
+from companion.core.explorer import Explorer
+from companion.core.plotting import PALETTE, figure
+
+
+def draw(value):
+    fig, ax = figure()
+    ax.plot([0, 1], [0, value], color=PALETTE["blue"])
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    return fig
+
+
+def test_explorer_is_self_contained_html():
+    html = Explorer.from_function(draw, [1, 2, 3], name="height", title="A test").to_html()
+    assert html.count('class="companion-frame"') == 3
+    assert 'type="range"' in html and 'max="2"' in html
+    assert "http://" not in html and "https://" not in html and "<script" not in html
+    assert len(set(re.findall(r'src="(data:image/png;base64,[^"]+)"', html))) == 3  # frames differ
+    assert "height = 3" in html  # starts on the last frame
+
+
+def test_explorer_rejects_mismatched_input():
+    with pytest.raises(ValueError, match="2 frames but 1 labels"):
+        Explorer([b"a", b"b"], ["only one"], name="x")
+    with pytest.raises(ValueError, match="at least one frame"):
+        Explorer([], [], name="x")
+
+
+def test_house_style_figures_are_opaque():
+    fig, _ = figure()
+    assert fig.get_facecolor()[3] == 1.0
+
+
+def test_explorer_from_updates_and_cache_round_trip(private_cache):
+    from dataclasses import dataclass
+
+    from companion.core.explorer import cached_explorer
+
+    @dataclass(frozen=True)
+    class Settings:
+        points: int = 3
+
+    fig, ax = figure()
+    (line,) = ax.plot([0, 1], [0, 0])
+    built = []
+
+    def build():
+        built.append(1)
+        return Explorer.from_updates(fig, lambda v: line.set_ydata([0, v]), [1, 2, 3], name="slope")
+
+    first = cached_explorer("toy-explorer", 1, Settings(), build)
+    second = cached_explorer("toy-explorer", 1, Settings(), build)
+    assert len(built) == 1
+    assert first.frames == second.frames and first.labels == second.labels == ["slope = 1", "slope = 2", "slope = 3"]
+    assert len(set(first.frames)) == 3
+
+
+def test_filter_explorer_shows_what_the_choices_match():
+    from companion.core.explorer import FilterExplorer
+
+    items = [("<b>red square</b>", {"colour": ["red"], "shape": ["square"]}),
+             ("<b>blue square</b>", {"colour": ["blue"], "shape": ["square"]}),
+             ("<b>red and blue circle</b>", {"colour": ["red", "blue"], "shape": ["circle"]})]
+    explorer = FilterExplorer(items, {"colour": ["red", "blue"], "shape": ["square", "circle"]}, noun="shapes")
+    assert explorer.visible() == [0, 1, 2]
+    assert explorer.visible(colour="red") == [0, 2]
+    assert explorer.visible(colour="blue", shape="square") == [1]
+    html = explorer.to_html()
+    assert html.count('class="companion-filter-select"') == 2 and html.count('class="companion-filter-item"') == 3
+    assert "3 of 3 shapes" in html and "<script" not in html and "https://" not in html
+    assert 'data-colour="[&quot;red&quot;, &quot;blue&quot;]"' in html
+    with pytest.raises(ValueError, match="shape must be one of"):
+        explorer.visible(shape="triangle")
+    with pytest.raises(ValueError, match="at least one item"):
+        FilterExplorer([], {"colour": ["red"]})

@@ -1,0 +1,41 @@
+import torch
+
+from companion.core.models import MLP, Transformer, sparse_mask
+
+
+def test_transformer_shapes_and_causality():
+    torch.manual_seed(0)
+    model = Transformer(vocab_size=5, d_model=16, n_layers=2, n_heads=2, max_len=32)
+    tokens = torch.randint(5, (3, 20))
+    logits, attentions = model(tokens)
+    assert logits.shape == (3, 20, 5)
+    assert len(attentions) == 2 and attentions[0].shape == (3, 2, 20, 20)
+    assert torch.allclose(attentions[1].sum(-1), torch.ones(3, 2, 20))
+    assert torch.all(attentions[0].triu(1) == 0)  # no position attends to the future
+    changed = tokens.clone()
+    changed[:, 10:] = (changed[:, 10:] + 1) % 5
+    assert torch.allclose(model(changed)[0][:, :10], logits[:, :10], atol=1e-6)
+
+
+def test_relative_bias_can_make_a_previous_token_head():
+    model = Transformer(vocab_size=3, d_model=8, n_layers=1, max_len=16)
+    with torch.no_grad():
+        model.blocks[0].attention.qkv.weight.zero_()
+        model.blocks[0].attention.relative_bias[0, 1] = 20.0
+    _, (attention,) = model(torch.randint(3, (1, 10)))
+    assert attention[0, 0].diagonal(offset=-1).min() > 0.99
+
+
+def test_mlp_sparse_initialisation_has_s_inputs_per_neuron():
+    generator = torch.Generator().manual_seed(0)
+    net = MLP(d_in=30, width=50, sparsity=2, generator=generator)
+    assert torch.all((net.hidden.weight != 0).sum(1) == 2)
+    assert net(torch.randn(4, 30)).shape == (4, 1)
+    mask = sparse_mask(10, 6, 3, torch.Generator().manual_seed(1))
+    assert torch.all(mask.sum(1) == 3)
+
+
+def test_mlp_init_is_seeded():
+    a = MLP(d_in=4, width=8, generator=torch.Generator().manual_seed(5))
+    b = MLP(d_in=4, width=8, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a.hidden.weight, b.hidden.weight)
