@@ -132,3 +132,9 @@ def test_live_widget_retrains_and_reports_bad_settings(capsys):
     assert "t_c per seed" in click()
     controls["n (bits)"].min, controls["n (bits)"].value, controls["k (support)"].value = 2, 4, 5
     assert "k must be between 1 and n=4, got 5" in click()
+
+
+@pytest.mark.parametrize("scale", ["test", "book", "full"])
+def test_the_fourier_check_covers_the_main_runs_n(scale):
+    """The chapter reads the Fourier gap at its main run's n (a test-scale notebook once stopped here)."""
+    assert hp.SCALES[scale]["n"] in hp.FOURIER_CHECK[scale]["ns"]

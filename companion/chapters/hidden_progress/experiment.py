@@ -109,7 +109,7 @@ WIDTHS = {
 }
 # Closed form against Monte Carlo for the population gradient at a sign initialisation.
 FOURIER_CHECK = {
-    "test": dict(ns=(10, 20), k=3, samples=200_000),
+    "test": dict(ns=(10, 20, 30), k=3, samples=200_000),
     "book": dict(ns=(10, 20, 30, 40, 50), k=3, samples=1_000_000),
     "full": dict(ns=(10, 20, 30, 40, 50, 60, 80), k=3, samples=10_000_000),
 }
