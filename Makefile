@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 student-notebooks: $(STAMP)
-	$(BIN)/python -m companion student-notebooks student/
+	$(BIN)/python -m companion student-notebooks student/ --force
 
 clean:
 	rm -rf _build student

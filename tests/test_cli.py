@@ -1,8 +1,11 @@
 import json
+import os
 import subprocess
 import sys
+import time
 
 import nbformat
+import pytest
 from conftest import ROOT
 
 from companion import topics
@@ -155,3 +158,81 @@ def test_reproduce_alignment_challenges_writes_the_checked_map(tmp_path):
     assert report["links"] == sum(len(c["chapters"]) for c in report["challenges"]) == len(report["claims"])
     assert set(report["chapters_linked"]) == set(topics.CHAPTERS) and min(report["chapters_linked"].values()) >= 1
     assert report["map_problems"] == [] and report["false_claims"] == []
+
+
+# ---------------------------------------------------------------- bad input: one line, exit 2, nothing lost
+
+def refused(done, *words):
+    """The command stopped with status 2 and one line naming what was wrong."""
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+    assert all(word in lines[0] for word in words), lines[0]
+    return lines[0]
+
+
+def run_with(env, *args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "companion", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=ROOT, env={**os.environ, **env})
+
+
+def test_cache_clear_never_deletes_a_folder_the_cache_did_not_make(tmp_path):
+    thesis = tmp_path / "thesis"
+    (thesis / "chapter-1").mkdir(parents=True)
+    (thesis / "chapter-1" / "draft.tex").write_text("years of work")
+    refused(run_with({"COMPANION_CACHE": str(thesis)}, "cache", "clear"), "COMPANION_CACHE", "marker")
+    cache_root = tmp_path / "cache"
+    (cache_root / "toy" / ("0" * 20)).mkdir(parents=True)
+    (cache_root / ".companion-cache").write_text("")
+    for name in ("../thesis", str(thesis), ".", ""):
+        refused(run_with({"COMPANION_CACHE": str(cache_root)}, "cache", "clear", "--experiment", name),
+                "experiment must be one of", "['toy']")
+    assert (thesis / "chapter-1" / "draft.tex").read_text() == "years of work"
+    done = run_with({"COMPANION_CACHE": str(cache_root)}, "cache", "clear", "--experiment", "toy")
+    assert done.returncode == 0 and "removed 1 entries" in done.stdout
+
+
+def test_student_notebooks_never_overwrite_the_chapters(tmp_path):
+    book = ROOT / "book"
+    before = {p.name: p.read_bytes() for p in book.glob("*.ipynb")}
+    refused(run_cli("student-notebooks", str(book)), "OUT must not be the book's folder")
+    refused(run_cli("student-notebooks", "book/", "--force"), "OUT must not be the book's folder")
+    assert {p.name: p.read_bytes() for p in book.glob("*.ipynb")} == before
+    assert run_cli("student-notebooks", str(tmp_path / "class")).returncode == 0
+    refused(run_cli("student-notebooks", str(tmp_path / "class")), "--force")
+    assert run_cli("student-notebooks", str(tmp_path / "class"), "--force").returncode == 0
+    (tmp_path / "a-file").write_text("x")
+    refused(run_cli("student-notebooks", str(tmp_path / "a-file")), "OUT must be a folder", "is a file")
+
+
+@pytest.mark.parametrize("problem", ["out is a file", "out under a file", "out unwritable", "cache is a file",
+                                     "cache unwritable", "scale from the environment"])
+def test_paths_and_settings_are_checked_before_any_compute(tmp_path, problem):
+    (tmp_path / "a-file").write_text("x")
+    out, env = str(tmp_path / "out"), {"COMPANION_CACHE": str(tmp_path / "cache")}
+    expected = {"out is a file": ("--out must be a folder",), "out under a file": ("--out must be a folder",),
+                "out unwritable": ("--out must be a writable folder",),
+                "cache is a file": ("COMPANION_CACHE must be a folder",),
+                "cache unwritable": ("COMPANION_CACHE must be a writable folder",),
+                "scale from the environment": ("COMPANION_SCALE must be one of", "'huge'")}[problem]
+    if problem == "out is a file":
+        out = str(tmp_path / "a-file")
+    elif problem == "out under a file":
+        out = str(tmp_path / "a-file" / "results")
+    elif problem == "out unwritable":
+        out = "/proc/companion-results"
+    elif problem == "cache is a file":
+        env["COMPANION_CACHE"] = str(tmp_path / "a-file")
+    elif problem == "cache unwritable":
+        env["COMPANION_CACHE"] = "/proc/companion-cache"
+    else:
+        env["COMPANION_SCALE"] = "huge"
+    started = time.perf_counter()
+    refused(run_with(env, "reproduce", "watermark-sand", "--seed", "0", "--out", out), *expected)
+    assert time.perf_counter() - started < 30  # refused at once, not after the models trained
+    assert not list((tmp_path / "cache").glob("*/*"))
+
+
+def test_the_scale_defaults_to_the_environments(tmp_path):
+    done = run_with({"COMPANION_SCALE": "test"}, "reproduce", "hidden-progress", "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((tmp_path / "hidden-progress.json").read_text())["scale"] == "test"

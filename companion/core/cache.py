@@ -5,9 +5,16 @@ An entry is a folder ``<root>/<experiment>/<key>/`` holding ``metrics.json`` (nu
 SHA-256 of both. The key hashes the experiment's name, its version number and its config, so a
 changed setting or a bumped version never reads a stale result.
 
-Writes go to a temporary folder that is renamed into place, so a crash leaves no half-written entry.
-A reader that finds a missing, truncated or altered file warns and recomputes. Tensors are read with
-safetensors, never with pickle, so a cache entry cannot run code.
+Writes go to a temporary folder that is renamed into place, so a crash leaves no half-written entry;
+a staging folder a killed writer left behind is removed by a later write once it is an hour old.
+A reader that finds a missing, truncated or altered file, or an entry whose stored config is not the
+one asked for, warns and recomputes. Tensors are read with safetensors, never with pickle, so a cache
+entry cannot run code, and they are copied into memory, so nothing done to the file later can reach
+a live process.
+
+The root carries a marker file, written when the cache creates the root (or adopts one that holds
+nothing but cache entries). Clearing refuses a root without it and deletes only experiment folders,
+so pointing ``COMPANION_CACHE`` at a folder of one's own can never cost its files.
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,16 +34,26 @@ from pathlib import Path
 
 import platformdirs
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 
+from .config import InputError
 from .runtime import pick_device, torch_threads
 
 MANIFEST = "manifest.json"
 FILES = ("metrics.json", "arrays.safetensors")
+MARKER = ".companion-cache"
+STAGING = ".tmp-"
+STALE_STAGING_SECONDS = 3600
+EXPERIMENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
+ENTRY_KEY = re.compile(r"[0-9a-f]{20}\Z")
 
 
 class CacheCorruptionWarning(UserWarning):
     """A cache entry could not be read back intact and is being recomputed."""
+
+
+class CacheWriteWarning(UserWarning):
+    """A result could not be stored (its staging folder vanished twice); it is used, but not cached."""
 
 
 @dataclass
@@ -70,13 +89,42 @@ def entry_path(name: str, version: int, config) -> Path:
     return cache_root() / name / cache_key(name, version, config)
 
 
+def _is_experiment_folder(path: Path) -> bool:
+    """A folder the cache made: a plain name, holding only entries and staging folders."""
+    if path.is_symlink() or not path.is_dir() or not EXPERIMENT_NAME.match(path.name):
+        return False
+    return all(child.is_dir() and not child.is_symlink() and (ENTRY_KEY.match(child.name) or
+                                                              child.name.startswith(STAGING))
+               for child in path.iterdir())
+
+
+def prepare_root() -> Path:
+    """The cache root, created (with its marker) when missing and checked writable; an ``InputError``
+    naming ``COMPANION_CACHE`` and the path when it cannot be used. Called before any compute."""
+    root = cache_root()
+    if root.exists() and not root.is_dir():
+        raise InputError(f"COMPANION_CACHE must be a folder, but {root} is a file")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        marker = root / MARKER
+        if not marker.exists() and all(_is_experiment_folder(child) for child in root.iterdir()):
+            marker.write_text("The result cache of the companion package: `python -m companion cache clear` "
+                              "empties it.\n")
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as err:
+        raise InputError(f"COMPANION_CACHE must be a writable folder, but {root} is not "
+                         f"({err.strerror or err})") from None
+    return root
+
+
 def cached(name: str, version: int, config, compute: Callable[[], Result],
            use_cache: bool = True) -> Result:
     """Return the cached result for (name, version, config), computing and storing it if needed."""
     path = entry_path(name, version, config)
     if use_cache and path.exists():
         try:
-            result = _read(path)
+            result = _read(path, name, version, config)
             result.from_cache = True
             return result
         except Exception as err:  # any defect in an entry means: recompute it
@@ -86,9 +134,11 @@ def cached(name: str, version: int, config, compute: Callable[[], Result],
                 stacklevel=2,
             )
             shutil.rmtree(path, ignore_errors=True)
+    if use_cache:
+        prepare_root()  # a cache that cannot be written fails now, not after the compute
     result = compute()
     if use_cache:
-        _write(path, result, config)
+        _store(path, result, name, version, config)
     return result
 
 
@@ -96,62 +146,121 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _write(path: Path, result: Result, config) -> None:
+def _described(name: str, version: int, config) -> dict:
+    """What an entry stands for, as its manifest stores it (JSON's view: tuples become lists)."""
+    return json.loads(json.dumps({"experiment": name, "version": version,
+                                  "config": dataclasses.asdict(config)}, sort_keys=True))
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Staging folders of writers killed an hour or more ago; a live writer's is younger."""
+    for staging in folder.glob(f"{STAGING}*"):
+        try:
+            if time.time() - staging.stat().st_mtime > STALE_STAGING_SECONDS:
+                shutil.rmtree(staging, ignore_errors=True)
+        except FileNotFoundError:  # its writer finished (or another cleaner came) first
+            pass
+
+
+def _store(path: Path, result: Result, name: str, version: int, config) -> None:
+    """Write the entry; if its staging folder vanishes under it (a concurrent `cache clear`), try once
+    more, and then keep the result uncached with a warning rather than fail the run."""
+    for attempt in range(2):
+        try:
+            _write(path, result, name, version, config)
+            return
+        except FileNotFoundError as err:
+            if attempt:
+                warnings.warn(f"could not store {path} ({err}); the result is used but not cached",
+                              CacheWriteWarning, stacklevel=3)
+
+
+def _write(path: Path, result: Result, name: str, version: int, config) -> None:
+    prepare_root()
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=path.parent))
+    _remove_stale_staging(path.parent)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=path.parent))
     try:
         (staging / "metrics.json").write_text(json.dumps(result.metrics))
         arrays = {k: v.detach().cpu().contiguous() for k, v in result.arrays.items()}
         save_file(arrays, str(staging / "arrays.safetensors"))
         manifest = {
-            "config": dataclasses.asdict(config),
+            **_described(name, version, config),
             "sha256": {f: _sha256(staging / f) for f in FILES},
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1))
         try:
             os.replace(staging, path)
+        except FileNotFoundError:
+            raise
         except OSError:
             # another process stored the same entry first; theirs is as good as ours
             shutil.rmtree(staging, ignore_errors=True)
+    except Exception as err:
+        if not staging.exists():  # removed under us: say so plainly, whatever the writer raised
+            raise FileNotFoundError(f"the staging folder {staging} vanished while writing") from err
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _read(path: Path) -> Result:
+def _read(path: Path, name: str, version: int, config) -> Result:
     manifest = json.loads((path / MANIFEST).read_text())
-    for name in FILES:
-        if _sha256(path / name) != manifest["sha256"][name]:
-            raise ValueError(f"{name} does not match its checksum")
+    expected = _described(name, version, config)
+    for field_name in ("experiment", "version", "config"):
+        # entries written before the manifest named their experiment and version hold only the config
+        if field_name in manifest and manifest[field_name] != expected[field_name]:
+            raise ValueError(f"the entry's stored {field_name} is not the one asked for")
+    if "config" not in manifest:
+        raise ValueError("the manifest has no config")
+    for file_name in FILES:
+        if _sha256(path / file_name) != manifest["sha256"][file_name]:
+            raise ValueError(f"{file_name} does not match its checksum")
     metrics = json.loads((path / "metrics.json").read_text())
-    arrays = load_file(str(path / "arrays.safetensors"))
+    # read into memory: tensors mapped onto the file would die with SIGBUS if it were truncated later
+    arrays = load((path / "arrays.safetensors").read_bytes())
     return Result(metrics=metrics, arrays=arrays)
 
 
 def cache_info() -> dict:
-    """Entries and bytes per experiment under the cache root."""
+    """Entries, bytes and leftover staging folders per experiment under the cache root."""
     root = cache_root()
-    info = {"root": str(root), "experiments": {}}
-    if root.exists():
-        for experiment in sorted(p for p in root.iterdir() if p.is_dir()):
-            entries = [p for p in experiment.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    info = {"root": str(root), "marked": (root / MARKER).is_file(), "experiments": {}}
+    if root.is_dir():
+        for experiment in sorted(p for p in root.iterdir() if _is_experiment_folder(p)):
+            entries = [p for p in experiment.iterdir() if ENTRY_KEY.match(p.name)]
             size = sum(f.stat().st_size for e in entries for f in e.iterdir())
-            info["experiments"][experiment.name] = {"entries": len(entries), "bytes": size}
+            staging = sum(1 for p in experiment.iterdir() if p.name.startswith(STAGING))
+            info["experiments"][experiment.name] = {"entries": len(entries), "bytes": size, "staging": staging}
     return info
 
 
 def clear_cache(experiment: str | None = None) -> int:
-    """Delete every entry (or one experiment's); return how many entries went."""
+    """Delete every experiment folder (or one); return how many entries went.
+
+    Refuses (``InputError``) a root without the cache's marker, and an `experiment` that is not the
+    plain name of an experiment folder directly inside the root.
+    """
     root = cache_root()
-    if experiment:
-        targets = [root / experiment]
+    if not root.exists():
+        return 0
+    if not (root / MARKER).is_file():
+        raise InputError(f"COMPANION_CACHE must be a folder the cache created, but {root} has no {MARKER} "
+                         "marker: nothing was deleted")
+    folders = sorted(p.name for p in root.iterdir() if _is_experiment_folder(p))
+    if experiment is None:
+        targets = folders
     else:
-        targets = list(root.iterdir()) if root.exists() else []
+        inside = EXPERIMENT_NAME.match(experiment) and (root / experiment).resolve().parent == root.resolve()
+        if not inside or experiment not in folders:
+            raise InputError(f"experiment must be one of the cache's experiments {folders}, got {experiment!r}")
+        targets = [experiment]
     removed = 0
-    for target in targets:
-        if target.is_dir():
-            removed += sum(1 for p in target.iterdir() if p.is_dir() and not p.name.startswith("."))
-            shutil.rmtree(target)
+    for name in targets:
+        removed += sum(1 for p in (root / name).iterdir() if ENTRY_KEY.match(p.name))
+        shutil.rmtree(root / name)
     return removed
 
 

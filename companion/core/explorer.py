@@ -9,10 +9,12 @@ kernel is needed, so the control works the same in the static book, in Jupyter a
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import itertools
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -114,9 +116,25 @@ class Explorer:
         Path(path).write_text(f"<!doctype html><meta charset='utf-8'><body>{self.to_html()}</body>")
 
 
-def cached_explorer(name: str, version: int, config, build: Callable[[], Explorer]) -> Explorer:
-    """An explorer drawn once per (name, version, config) and kept in the result cache."""
-    return Explorer.from_result(cached(name, version, config, lambda: build().to_result()))
+@dataclass(frozen=True)
+class ExplorerKey:
+    """Everything an explorer's frames depend on, as JSON: the runs it shows and its own settings."""
+
+    inputs: str
+
+
+def cached_explorer(name: str, version: int, build: Callable[[], Explorer], **inputs) -> Explorer:
+    """An explorer drawn once and kept in the result cache, keyed on `inputs`: every value its frames
+    depend on (the configs of the runs it shows, and each of its own parameters: a count, a neuron, a
+    text), so that changing any of them draws new frames instead of serving old ones."""
+    key = ExplorerKey(inputs=json.dumps(inputs, sort_keys=True, default=_plain))
+    return Explorer.from_result(cached(name, version, key, lambda: build().to_result()))
+
+
+def _plain(value):
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    raise TypeError(f"an explorer's inputs must be JSON, dataclasses or lists of them, got {type(value).__name__}")
 
 
 class FilterExplorer:

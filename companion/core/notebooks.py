@@ -12,6 +12,8 @@ from pathlib import Path
 
 import nbformat
 
+from .config import InputError
+
 BOOK = Path(__file__).resolve().parents[2] / "book"  # companion/core/ is two folders down
 SOLUTION_DIRECTIVE = re.compile(r"^(`{3,}|:{3,})\{solution(-start)?\}.*?^\1\s*$\n?", re.M | re.S)
 SOLUTION_BLOCK = re.compile(r"^(`{3,}|:{3,})\{solution-start\}.*?^\1\{solution-end\}\s*$\n?", re.M | re.S)
@@ -37,13 +39,28 @@ def chapter_paths(book: Path = BOOK) -> list[Path]:
     return sorted(p for p in book.glob("*.ipynb"))
 
 
-def write_student_notebooks(out: Path, book: Path = BOOK) -> list[Path]:
-    """Write a student copy of every chapter into `out`; return the paths written."""
+def write_student_notebooks(out: Path, book: Path = BOOK, force: bool = False) -> list[Path]:
+    """Write a student copy of every chapter into `out`; return the paths written.
+
+    Refuses (``InputError``, before writing anything) an `out` that is the book's own folder, that is a
+    file, or that already holds a notebook of the same name, unless `force` (which still never writes
+    into the book's folder).
+    """
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    for folder in (out, *out.parents):
+        if folder.exists() and not folder.is_dir():
+            raise InputError(f"OUT must be a folder, but {folder} is a file")
+    if out.resolve() == Path(book).resolve():
+        raise InputError(f"OUT must not be the book's folder {book}: the student copies would replace the "
+                         "chapters' solutions; choose another folder (for example student/)")
     chapters = chapter_paths(book)
     if not chapters:
         raise FileNotFoundError(f"no chapter notebooks found in {book}")
+    existing = [out / path.name for path in chapters if (out / path.name).exists()]
+    if existing and not force:
+        raise InputError(f"OUT already holds {len(existing)} of the notebooks ({existing[0]}, ...): pass --force "
+                         "to overwrite them, or choose an empty folder")
+    out.mkdir(parents=True, exist_ok=True)
     written = []
     for path in chapters:
         student = strip_solutions(nbformat.read(path, as_version=4))

@@ -29,10 +29,10 @@ def pick_device(device: str = "auto") -> torch.device:
 
 def set_seed(seed: int) -> torch.Generator:
     """Seed Python, NumPy and PyTorch; return a torch generator seeded the same way."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer from 0 to {2**32 - 1}, got {seed!r}")
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
 

@@ -134,6 +134,12 @@ def test_live_widget_retrains_and_reports_bad_settings(capsys):
     assert "k must be between 1 and n=4, got 5" in click()
 
 
+def test_the_explorer_draws_the_control_it_is_given(runs):
+    with_control = hp.explorer(runs["main"], runs["control"])
+    against_itself = hp.explorer(runs["main"], runs["main"])  # another control: new frames, not the cached ones
+    assert with_control.frames != against_itself.frames
+
+
 @pytest.mark.parametrize("scale", ["test", "book", "full"])
 def test_the_fourier_check_covers_the_main_runs_n(scale):
     """The chapter reads the Fourier gap at its main run's n (a test-scale notebook once stopped here)."""

@@ -231,6 +231,7 @@ def test_explorers_have_distinct_frames(seed_runs):
     threshold = ku.threshold_explorer(result)
     assert len(set(threshold.frames)) == len(threshold.frames) == 15
     assert "share flagged" in threshold.to_html()
+    assert len(ku.threshold_explorer(result, count=5).frames) == 5  # its own entry, not the 15 frames above
 
 
 def test_figures_draw(seed_runs):

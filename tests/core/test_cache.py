@@ -1,12 +1,20 @@
 import json
+import os
 import pickle
+import shutil
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 import torch
 
 from companion.core import cache
 from companion.core.cache import CacheCorruptionWarning, Result
+from companion.core.config import InputError
 
 
 @dataclass(frozen=True)
@@ -103,3 +111,130 @@ def test_info_and_clear(private_cache):
     assert cache.clear_cache("toy") == 1
     assert "toy" not in cache.cache_info()["experiments"]
     assert cache.clear_cache() == 1
+
+
+# ----------------------------------------------------------------------------- never delete what is not the cache
+
+def user_files(folder):
+    """A folder of someone's own work, which no cache command may touch."""
+    (folder / "chapter-1").mkdir(parents=True)
+    (folder / "chapter-1" / "draft.tex").write_text("my thesis")
+    (folder / "notes.txt").write_text("notes")
+    return sorted(p.relative_to(folder) for p in folder.rglob("*"))
+
+
+def test_clear_refuses_a_root_the_cache_did_not_create(tmp_path, monkeypatch):
+    thesis = tmp_path / "thesis"
+    before = user_files(thesis)
+    monkeypatch.setenv("COMPANION_CACHE", str(thesis))
+    compute, _ = compute_counter()
+    cache.cached("toy", 1, Toy(), compute)  # results may still be stored there...
+    with pytest.raises(InputError, match="no .companion-cache marker"):
+        cache.clear_cache()  # ...but clearing deletes nothing
+    assert set(before) <= set(p.relative_to(thesis) for p in thesis.rglob("*"))
+
+
+@pytest.mark.parametrize("name", ["../outside", "/tmp", ".", "", "..", "toy/../../outside", "notes.txt",
+                                  "chapter-1", "toy/"])
+def test_clear_refuses_anything_but_an_experiment_folder_inside_the_root(tmp_path, monkeypatch, name):
+    outside = tmp_path / "outside"
+    before = user_files(outside)
+    root = tmp_path / "cache"
+    monkeypatch.setenv("COMPANION_CACHE", str(root))
+    compute, _ = compute_counter()
+    cache.cached("toy", 1, Toy(), compute)
+    user_files(root)  # a user's files inside the cache root are not the cache's to delete either
+    with pytest.raises(InputError, match="experiment must be one of the cache's experiments \\['toy'\\]"):
+        cache.clear_cache(name)
+    assert sorted(p.relative_to(outside) for p in outside.rglob("*")) == before
+    assert (root / "notes.txt").exists() and (root / "chapter-1" / "draft.tex").exists()
+    assert cache.clear_cache() == 1  # a whole clear takes the experiments and leaves the rest
+    assert (root / "notes.txt").exists() and (root / "chapter-1" / "draft.tex").exists()
+
+
+def test_a_new_or_empty_root_gets_the_marker_and_a_legacy_cache_is_adopted(tmp_path, monkeypatch):
+    compute, _ = compute_counter()
+    for root in (tmp_path / "new", tmp_path / "empty"):
+        if root.name == "empty":
+            root.mkdir()
+        monkeypatch.setenv("COMPANION_CACHE", str(root))
+        cache.cached("toy", 1, Toy(), compute)
+        assert (root / cache.MARKER).is_file()
+    (tmp_path / "new" / cache.MARKER).unlink()  # a cache written before the marker existed
+    monkeypatch.setenv("COMPANION_CACHE", str(tmp_path / "new"))
+    assert cache.cached("toy", 1, Toy(), compute).from_cache
+    cache.cached("toy", 1, Toy(size=9), compute)
+    assert cache.clear_cache() == 2
+
+
+@pytest.mark.parametrize("problem", ["file", "under a file", "unwritable"])
+def test_a_root_that_cannot_be_used_fails_before_compute(tmp_path, monkeypatch, problem):
+    (tmp_path / "a-file").write_text("x")
+    root = {"file": tmp_path / "a-file", "under a file": tmp_path / "a-file" / "cache",
+            "unwritable": Path("/proc/companion-cache")}[problem]
+    monkeypatch.setenv("COMPANION_CACHE", str(root))
+    compute, calls = compute_counter()
+    with pytest.raises(InputError, match="COMPANION_CACHE must be a"):
+        cache.cached("toy", 1, Toy(), compute)
+    assert calls == []
+
+
+# ----------------------------------------------------------------------------- integrity
+
+def test_a_hit_lives_in_memory_not_on_the_file(private_cache):
+    """Truncating an entry under a process that holds its tensors must not kill it (SIGBUS when mapped)."""
+    compute, _ = compute_counter()
+    cache.cached("toy", 1, Toy(), compute)
+    script = (
+        "import torch, dataclasses\n"
+        "from companion.core import cache\n"
+        "@dataclasses.dataclass(frozen=True)\n"
+        "class Toy:\n    size: int = 3\n    seed: int = 0\n"
+        "r = cache.cached('toy', 1, Toy(), lambda: None)\n"
+        "open(cache.entry_path('toy', 1, Toy()) / 'arrays.safetensors', 'w').close()\n"
+        "print(float(r.arrays['weights.w'].sum()))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "15.0"
+
+
+def test_an_entry_stored_under_another_key_is_recomputed(private_cache):
+    compute, calls = compute_counter()
+    cache.cached("toy", 1, Toy(size=4), compute)
+    shutil.copytree(cache.entry_path("toy", 1, Toy(size=4)), cache.entry_path("toy", 1, Toy()))  # restored wrongly
+    with pytest.warns(CacheCorruptionWarning, match="stored config"):
+        result = cache.cached("toy", 1, Toy(), compute)
+    assert len(calls) == 2 and not result.from_cache
+
+
+def test_a_killed_writers_staging_is_cleaned_up_and_counted(private_cache):
+    compute, _ = compute_counter()
+    cache.cached("toy", 1, Toy(), compute)
+    stale, fresh = private_cache / "toy" / ".tmp-killed", private_cache / "toy" / ".tmp-running"
+    stale.mkdir(), fresh.mkdir()
+    old = time.time() - 2 * cache.STALE_STAGING_SECONDS
+    os.utime(stale, (old, old))
+    assert cache.cache_info()["experiments"]["toy"]["staging"] == 2
+    cache.cached("toy", 1, Toy(size=5), compute)  # the next write sweeps
+    assert not stale.exists() and fresh.exists()  # a live writer's folder is young and stays
+    assert cache.cache_info()["experiments"]["toy"] == {"entries": 2, "bytes": ANY, "staging": 1}
+
+
+def test_a_writer_whose_staging_vanishes_still_returns_its_result(private_cache, monkeypatch):
+    compute, _ = compute_counter()
+    real = cache.save_file
+    vanish = [2]
+
+    def clear_underneath(arrays, path):  # a concurrent `cache clear` between mkdtemp and the save
+        if vanish[0]:
+            vanish[0] -= 1
+            shutil.rmtree(private_cache / "toy")
+        return real(arrays, path)
+
+    monkeypatch.setattr(cache, "save_file", clear_underneath)
+    with pytest.warns(cache.CacheWriteWarning, match="used but not cached"):
+        result = cache.cached("toy", 1, Toy(), compute)
+    assert result.metrics["calls"] == 1
+    vanish[0] = 1  # once: the retry stores it
+    assert cache.cached("toy", 1, Toy(), compute).metrics["calls"] == 2
+    assert cache.cached("toy", 1, Toy(), compute).from_cache

@@ -52,9 +52,12 @@ def test_explorer_from_updates_and_cache_round_trip(private_cache):
         built.append(1)
         return Explorer.from_updates(fig, lambda v: line.set_ydata([0, v]), [1, 2, 3], name="slope")
 
-    first = cached_explorer("toy-explorer", 1, Settings(), build)
-    second = cached_explorer("toy-explorer", 1, Settings(), build)
+    first = cached_explorer("toy-explorer", 1, build, run=Settings(), count=3)
+    second = cached_explorer("toy-explorer", 1, build, run=Settings(), count=3)
     assert len(built) == 1
+    cached_explorer("toy-explorer", 1, build, run=Settings(), count=4)  # any other input: drawn anew
+    cached_explorer("toy-explorer", 1, build, run=Settings(points=4), count=3)
+    assert len(built) == 3
     assert first.frames == second.frames and first.labels == second.labels == ["slope = 1", "slope = 2", "slope = 3"]
     assert len(set(first.frames)) == 3
 

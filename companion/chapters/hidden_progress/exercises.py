@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from companion.core import parity
-from companion.core.checks import attempt, call, report
+from companion.core.checks import attempt, call, exercise_check, report, within
 
 from .experiment import predict_t_c
 
@@ -24,6 +24,7 @@ def _boolean_functions(n: int):
     }
 
 
+@exercise_check
 def check_fourier_coefficient(fn) -> bool:
     """fn(f, n, subset) -> float: E over the cube of f(x) times the product of x_i over the subset."""
     n = 7
@@ -37,7 +38,7 @@ def check_fourier_coefficient(fn) -> bool:
             if problem:
                 return report(False, problem)
             checked += 1
-            if abs(got - want) > 1e-6:
+            if not within(got, want, 1e-6):
                 if abs(got - parity.fourier_coefficient(f, n, [])) < 1e-6 and size:
                     hint = "that is the mean of f: multiply f(x) by chi_T(x), the product of x_i over T."
                 elif abs(got - want * 2**n) < 1e-6:
@@ -49,6 +50,7 @@ def check_fourier_coefficient(fn) -> bool:
     return report(True, f"your Fourier coefficients match the reference on {checked} (function, set) pairs.")
 
 
+@exercise_check
 def check_population_gradient(fn) -> bool:
     """fn(w, support) -> array (n,): the gradient of E[-y relu(w.x)] in w, y the parity on `support`."""
     checked = 0
@@ -77,6 +79,7 @@ def check_population_gradient(fn) -> bool:
                          f"size {abs(closed):.5f}, the threshold function's degree-2 Fourier coefficient.")
 
 
+@exercise_check
 def check_t_c_prediction(answer: float, scaling_rows: list[dict], k: int, n: int) -> bool:
     """A prediction of the median t_c at a new n, from the power law fitted to the measured medians."""
     want = predict_t_c(scaling_rows, k, n)

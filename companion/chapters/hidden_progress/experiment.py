@@ -26,7 +26,7 @@ import torch
 
 from companion.core import parity, runtime
 from companion.core.cache import Result, cached, cached_training
-from companion.core.config import check_choice, check_float, check_int, resolve_scale
+from companion.core.config import check_bool, check_choice, check_float, check_int, check_seed, resolve_scale
 from companion.core.models import ACTIVATIONS, INITS, EnsembleMLP
 from companion.core.runtime import derived_generator, torch_threads
 from companion.core.sweeps import run_cached
@@ -83,9 +83,11 @@ class Config:
             raise ValueError(f"snapshot_every must be a multiple of eval_every={self.eval_every}, "
                              f"got {self.snapshot_every}")
         check_choice("labels", self.labels, LABELS)
+        for flag in ("bias", "hidden_measures", "stop_when_solved"):
+            check_bool(flag, getattr(self, flag))
         check_int("replicates", self.replicates, 1, 1024)
         check_int("test_size", self.test_size, 16, 10**6)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
 
     def seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.replicates)]
@@ -349,7 +351,7 @@ class FourierCheck:
         for n in self.ns:
             parity.check_parity(n, self.k + 1)
         check_int("samples", self.samples, 100, 10**9)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
 
 
 def fourier_gap_check(scale: str | None = None, seed: int = 0) -> Result:

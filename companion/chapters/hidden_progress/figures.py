@@ -17,7 +17,6 @@ from .experiment import (
     LOSSES,
     NAME,
     SOLVED_LOSS,
-    Config,
     config_for,
     control_config,
     run_many,
@@ -229,7 +228,8 @@ def explorer(main: Result, control: Result):
                                      title="Scrub through training: loss, hidden progress and the weights",
                                      start=len(snapshot_steps) // 2)
 
-    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, Config(**main.metrics["config"]), build)
+    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, build, run=main.metrics["config"],
+                           control=control.metrics["config"])
 
 
 def live_widget(scale: str = "book"):

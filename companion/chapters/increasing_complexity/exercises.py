@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from companion.core.checks import attempt, report
+from companion.core.checks import attempt, exercise_check, report, within
 
 from .experiment import conditional_mutual_information, mu, mutual_information
 
@@ -19,6 +19,7 @@ def _discrete_samples(seed: int):
     return f, y, linear
 
 
+@exercise_check
 def check_mutual_information(fn) -> bool:
     """fn(a, b) -> the plug-in mutual information in bits of two discrete arrays."""
     for seed in range(5):
@@ -28,7 +29,7 @@ def check_mutual_information(fn) -> bool:
             got, problem = attempt(fn, a.copy(), b.copy(), convert=float)
             if problem:
                 return report(False, problem)
-            if abs(got - want) > 1e-9:
+            if not within(got, want, 1e-9):
                 if abs(got - want * np.log(2)) < 1e-9:
                     hint = "that is in nats: use log base 2 for bits."
                 else:
@@ -37,6 +38,7 @@ def check_mutual_information(fn) -> bool:
     return report(True, "your plug-in estimate matches the reference on 20 pairs of samples.")
 
 
+@exercise_check
 def check_mu(fn) -> bool:
     """fn(f, y, linear) -> mu_Y(F; L) = I(F;Y) - I(F;Y|L) in bits."""
     for seed in range(5):
@@ -45,7 +47,7 @@ def check_mu(fn) -> bool:
         got, problem = attempt(fn, f.copy(), y.copy(), linear.copy(), convert=float)
         if problem:
             return report(False, problem)
-        if abs(got - want) > 1e-9:
+        if not within(got, want, 1e-9):
             if abs(got - conditional_mutual_information(f, y, linear)) < 1e-9:
                 hint = "that is I(F;Y|L) alone: mu subtracts it from I(F;Y)."
             elif abs(got - (mutual_information(f, y) - mutual_information(f, linear))) < 1e-9:
@@ -66,6 +68,7 @@ NEGATIVE_MU_ANSWERS = {
 }
 
 
+@exercise_check
 def check_negative_mu(answer: str) -> bool:
     """Multiple choice: when is mu negative? 'a', 'b' or 'c' (see the chapter); shows the measurement."""
     choice = str(answer).strip().lower()

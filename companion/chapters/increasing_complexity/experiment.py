@@ -26,7 +26,7 @@ import torch
 
 from companion.core import runtime
 from companion.core.cache import Result, cached_training
-from companion.core.config import check_choice, check_float, check_int, resolve_scale
+from companion.core.config import check_choice, check_float, check_int, check_seed, resolve_scale
 from companion.core.models import EnsembleMLP
 from companion.core.runtime import derived_generator
 from companion.core.sweeps import run_cached
@@ -75,9 +75,14 @@ class Config:
         check_int("batch_size", self.batch_size, 1, 100_000)
         check_int("steps", self.steps, 1, 10**7)
         check_int("n_evals", self.n_evals, 2, 10_000)
+        if not isinstance(self.ladder, tuple) or not self.ladder or self.ladder[0] != 1:
+            raise ValueError(f"ladder must be a tuple of polynomial degrees starting with 1 (the linear "
+                             f"classifier L), got {self.ladder!r}")
         for degree in self.ladder:
             check_int("ladder degree", degree, 1, 20)
-        check_int("seed", self.seed, 0)
+        if list(self.ladder) != sorted(set(self.ladder)):
+            raise ValueError(f"ladder must list distinct degrees in increasing order, got {self.ladder!r}")
+        check_seed("seed", self.seed)
 
 
 SCALES = {  # steps and evaluations for each data set

@@ -13,7 +13,7 @@ from companion.core.explorer import Explorer, cached_explorer
 from companion.core.live import retrain_panel
 from companion.core.plotting import CYCLE, PALETTE, figure, step_axis, use_style
 
-from .experiment import NAME, Config, boundary_curve, config_for, run
+from .experiment import NAME, boundary_curve, config_for, run
 
 
 def plot_information(result: Result, ax=None, cursor: int | None = None, title: str | None = None):
@@ -118,8 +118,7 @@ def explorer(result: Result):
         return Explorer.from_updates(fig, update, shown, name="step", label=lambda i: str(steps[i]), dpi=60,
                                      title="Scrub through training: the network's regions and the information curves")
 
-    config = Config(**{**result.metrics["config"], "ladder": tuple(result.metrics["config"]["ladder"])})
-    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, config, build)
+    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, build, run=result.metrics["config"])
 
 
 def live_widget(scale: str = "book"):

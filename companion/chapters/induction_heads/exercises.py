@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from companion.core.checks import call, report
+from companion.core.checks import call, exercise_check, report
 
 from .experiment import Config, config_for, ngram_strategy, run, sample_batch
 
@@ -54,6 +54,7 @@ def _unigram_without_current(tokens, k):
     return ((counts + 1) / (counts.sum(-1, keepdim=True) + k)).numpy()
 
 
+@exercise_check
 def check_unigram_predictor(fn) -> bool:
     """fn(sequence: list[int], k: int) -> array (len(sequence), k), row t = (count_i + 1)/(t + 1 + k)."""
     return _check_predictor(fn, 1, "unigram", {
@@ -79,6 +80,7 @@ def _bigram_unsmoothed(tokens, k):
     return out
 
 
+@exercise_check
 def check_bigram_predictor(fn) -> bool:
     """fn(sequence, k) -> array (len(sequence), k), row t = (N(x_t -> i) + 1) / (N(x_t -> .) + k)."""
     return _check_predictor(fn, 2, "bigram", {
@@ -87,6 +89,7 @@ def check_bigram_predictor(fn) -> bool:
     })
 
 
+@exercise_check
 def check_plateau_height(estimate: float, result=None) -> bool:
     """The plateau sits at KL(true || unigram strategy); compare a student's estimate with it."""
     if result is None:
@@ -116,6 +119,7 @@ PRIOR_ANSWERS = {
 }
 
 
+@exercise_check
 def check_prior_experiment(answer: str, doubly_stochastic_result=None) -> bool:
     """Multiple choice on the prior experiment: 'a', 'b' or 'c' (see the chapter).
 

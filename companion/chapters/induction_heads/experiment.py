@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from companion.core import runtime
 from companion.core.cache import Result, cached_training
-from companion.core.config import check_choice, check_float, check_int, resolve_scale
+from companion.core.config import check_bool, check_choice, check_float, check_int, check_seed, resolve_scale
 from companion.core.models import Transformer
 from companion.core.runtime import set_seed
 from companion.core.sweeps import run_cached
@@ -76,7 +76,8 @@ class Config:
         check_int("steps", self.steps, 1, 10**6)
         check_int("n_evals", self.n_evals, 2, 1000)
         check_int("test_size", self.test_size, 8, 100_000)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
+        check_bool("layer_norm", self.layer_norm)
         if self.prior in ("doubly-stochastic", "mixture") and self.ngram != 2:
             raise ValueError(f"prior={self.prior!r} needs ngram=2, got ngram={self.ngram}")
 

@@ -11,7 +11,7 @@ from companion.core.explorer import Explorer, cached_explorer
 from companion.core.live import retrain_panel
 from companion.core.plotting import CYCLE, PALETTE, figure, step_axis
 
-from .experiment import NAME, PRIORS, Config, config_for, phase_checks, run
+from .experiment import NAME, PRIORS, config_for, phase_checks, run
 
 
 def plot_training(result: Result, ax=None, cursor: int | None = None, title: str | None = None):
@@ -151,7 +151,7 @@ def explorer(result: Result):
             title="Scrub through training: loss, head scores and attention maps", dpi=75,
         )
 
-    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, Config(**result.metrics["config"]), build)
+    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, build, run=result.metrics["config"])
 
 
 def live_widget(scale: str = "book"):

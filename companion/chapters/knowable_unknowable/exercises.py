@@ -9,11 +9,12 @@ import math
 import numpy as np
 import torch
 
-from companion.core.checks import attempt, report
+from companion.core.checks import attempt, exercise_check, report
 
 from .experiment import auc, entropy, fit_probe
 
 
+@exercise_check
 def check_token_entropy(fn) -> bool:
     """fn(logits) -> the entropy in nats of softmax(logits) along the last axis (a torch tensor in, one out)."""
     generator = torch.Generator().manual_seed(3)
@@ -21,7 +22,9 @@ def check_token_entropy(fn) -> bool:
     cases += [torch.randn(2, 3, 11, generator=generator) * 3, torch.tensor([[0.0, 0.0, 0.0, 0.0], [200.0, 0, 0, 0]])]
     for logits in cases:
         want = entropy(logits).numpy()
-        got, problem = attempt(fn, logits.clone(), convert=lambda v: np.asarray(torch.as_tensor(v), dtype=float))
+        got, problem = attempt(fn, logits.clone(), convert=lambda v: np.asarray(torch.as_tensor(v), dtype=float),
+                               not_finite_hint="your entropies contain NaN: 0 log 0 counts as 0, so use log_softmax "
+                                               "rather than log(softmax(...)).")
         if problem:
             return report(False, problem)
         if got.shape != want.shape or not np.allclose(got, want, atol=1e-4):
@@ -31,14 +34,13 @@ def check_token_entropy(fn) -> bool:
                 hint = "that is in bits; use the natural logarithm (nats)."
             elif np.allclose(got, -want, atol=1e-4):
                 hint = "the sign: H = -sum p log p is never negative."
-            elif np.isnan(got).any():
-                hint = "0 log 0 counts as 0: use log_softmax rather than log(softmax(...))."
             else:
                 hint = "turn the logits into probabilities first (softmax), then H = -sum p log p."
             return report(False, f"your entropies differ from the reference. {hint}")
     return report(True, f"right on {len(cases)} batches of logits, from nearly uniform to one-hot.")
 
 
+@exercise_check
 def check_balanced_dataset(fn) -> bool:
     """fn(labels, token_ids, rng) -> indices of a data set with, for every token id, as many epistemic (1)
     as aleatoric (0) examples, as many as possible; unlabelled (-1) tokens never chosen."""
@@ -72,6 +74,7 @@ def check_balanced_dataset(fn) -> bool:
     return report(True, "balanced per token id, as large as possible, on four random data sets.")
 
 
+@exercise_check
 def check_linear_probe(fn) -> bool:
     """fn(train_features, train_labels, test_features) -> one score per test example, higher meaning
     more likely epistemic (label 1)."""

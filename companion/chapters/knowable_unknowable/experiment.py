@@ -33,7 +33,7 @@ from torch.nn import functional as F
 
 from companion.core import runtime
 from companion.core.cache import Result, cached_training
-from companion.core.config import check_float, check_int, resolve_scale
+from companion.core.config import check_float, check_int, check_seed, resolve_scale
 from companion.core.models import Transformer
 from companion.core.sweeps import run_cached
 from companion.core.training import log_spaced_steps, train
@@ -80,7 +80,7 @@ class WorldConfig:
         check_float("zipf_exponent", self.zipf_exponent, 0, 4)
         check_int("sentences", self.sentences, 2, 64)
         check_float("second_format_share", self.second_format_share, 0, 1)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class Config:
         check_int("eval_documents", self.eval_documents, 20, 1_000_000)
         check_float("train_share", self.train_share, 0.1, 0.9)
         check_float("probe_c", self.probe_c, 0, 1e6, low_inclusive=False)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
 
 
 SCALES = {

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import ipywidgets as widgets
 import matplotlib
 import matplotlib.colors as mcolors
@@ -113,14 +111,6 @@ def plot_roc(result: Result, ax=None, curves=ROC_CURVES):
 EXPLORER_VERSION = 2
 
 
-@dataclass(frozen=True)
-class ExplorerKey:
-    """What an explorer's frames depend on: the run they show, and the analysis that measured it."""
-
-    config: str
-    analysis_version: int = VERSION
-
-
 def _draw_document(axes, world: World, arrays: dict, index: int, min_small_entropy: float) -> None:
     """Three grids (small entropy, large entropy, probe score), one row per sentence, one cell per token."""
     tokens = arrays["examples.tokens"][index].tolist()[1:]
@@ -180,7 +170,7 @@ def sentence_explorer(result: Result):
             title="Each token coloured by the small model's entropy, the large model's entropy and the probe "
                   "(outlines: vermillion = labelled epistemic, blue = labelled aleatoric; bold: fixed by the world)")
 
-    return cached_explorer(f"{NAME}-sentences", EXPLORER_VERSION, ExplorerKey(config=repr(config)), build)
+    return cached_explorer(f"{NAME}-sentences", EXPLORER_VERSION, build, run=config, analysis_version=VERSION)
 
 
 def threshold_explorer(result: Result, count: int = 15):
@@ -223,7 +213,8 @@ def threshold_explorer(result: Result, count: int = 15):
                                      title="Slide the threshold: the probe and the entropy baseline on their "
                                            "ROC curves")
 
-    return cached_explorer(f"{NAME}-threshold", EXPLORER_VERSION, ExplorerKey(config=repr(config)), build)
+    return cached_explorer(f"{NAME}-threshold", EXPLORER_VERSION, build, run=config, analysis_version=VERSION,
+                           count=count)
 
 
 # ----------------------------------------------------------------------------- live widget

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from companion.core.checks import attempt, report
+from companion.core.checks import attempt, exercise_check, report, within
 
 from .experiment import Config, lookup_table_network, make_task, neuron_norms, normalised_margin, phase_errors
 
@@ -25,6 +25,7 @@ def _cosine_vectors(seed: int, count: int = 12):
         yield p, j, u + rng.uniform(-1.5, 1.5), v, w
 
 
+@exercise_check
 def check_dominant_frequency(fn) -> bool:
     """fn(u) -> the frequency j in 1..(p-1)/2 that carries most of u's power (p = len(u), odd)."""
     checked = 0
@@ -44,6 +45,7 @@ def check_dominant_frequency(fn) -> bool:
     return report(True, f"right on {checked} noisy cosines with offsets.")
 
 
+@exercise_check
 def check_phase_relation(fn) -> bool:
     """fn(u, v, w) -> theta_u + theta_v - theta_w, wrapped into (-pi, pi], at the dominant frequency."""
     checked = 0
@@ -54,7 +56,7 @@ def check_phase_relation(fn) -> bool:
         if problem:
             return report(False, problem)
         checked += 1
-        if abs(got - want) > 1e-6:
+        if not within(got, want, 1e-6):
             if abs(got + want) < 1e-6:
                 hint = "the sign is flipped: theta_u + theta_v - theta_w, or you read phases at p - j."
             elif abs(np.remainder(got - want + np.pi, 2 * np.pi) - np.pi) < 1e-6:
@@ -65,6 +67,7 @@ def check_phase_relation(fn) -> bool:
     return report(True, f"right on {checked} neurons with random phases.")
 
 
+@exercise_check
 def check_margin(fn, weights: dict | None = None) -> bool:
     """fn(in_weights, out_weights, x, y) -> the normalised margin of an x^2 network (see the chapter):
     min over inputs of correct logit minus best wrong logit, over sum_i ||theta_i||^3."""
@@ -80,7 +83,7 @@ def check_margin(fn, weights: dict | None = None) -> bool:
                                 task["y"].clone(), convert=float)
         if problem:
             return report(False, problem)
-        if abs(got - want) > 1e-5 * abs(want) + 1e-9:
+        if not within(got, want, 1e-5 * abs(want) + 1e-9):
             norms = neuron_norms(network)
             raw = want * float(norms.pow(3).sum())
             if abs(got - raw) < 1e-4 * abs(raw):

@@ -30,7 +30,7 @@ from torch.nn import functional as F
 
 from companion.core import parity, runtime
 from companion.core.cache import Result, cached_training
-from companion.core.config import check_choice, check_float, check_int, resolve_scale
+from companion.core.config import check_choice, check_float, check_int, check_seed, resolve_scale
 from companion.core.runtime import derived_generator
 from companion.core.sweeps import run_cached
 from companion.core.training import log_spaced_steps, train
@@ -85,7 +85,7 @@ class Config:
         check_int("steps", self.steps, 1, 10**6)
         check_float("init_scale", self.init_scale, 0, 10, low_inclusive=False)
         check_int("evaluations", self.evaluations, 2, 1000)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
 
     @property
     def homogeneity(self) -> int:

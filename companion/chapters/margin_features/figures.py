@@ -17,7 +17,6 @@ from .experiment import (
     FEATURE_SHARE,
     GROUP_DEGREES,
     NAME,
-    Config,
     config_for,
     dominant_frequencies,
     irrep_shares,
@@ -265,8 +264,7 @@ def explorer(result: Result, neuron: int | None = None):
         return Explorer.from_updates(fig, update, list(range(len(steps))), name="step", label=lambda i: str(steps[i]),
                                      dpi=60, title="Scrub through training: features appear as the margin grows")
 
-    config = Config(**m["config"])
-    return cached_explorer(f"{NAME}-explorer-neuron{neuron}", EXPLORER_VERSION, config, build)
+    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, build, run=m["config"], neuron=neuron)
 
 
 def live_widget(scale: str = "book"):

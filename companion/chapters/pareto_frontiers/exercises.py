@@ -8,11 +8,12 @@ from math import comb
 
 import torch
 
-from companion.core.checks import attempt, report
+from companion.core.checks import attempt, exercise_check, report, within
 
 from .experiment import frontier
 
 
+@exercise_check
 def check_sparse_init(fn) -> bool:
     """fn(width, n, s, generator) -> tensor (width, n): each row has exactly s non-zero entries on
     coordinates drawn uniformly at random, independently for each row."""
@@ -28,7 +29,7 @@ def check_sparse_init(fn) -> bool:
         return report(False, f"row {bad} has {int(per_row[bad])} non-zero weights; every row needs exactly s = 3 "
                               "(draw the s coordinates without replacement, and no zero values on them).")
     share = (weights != 0).float().mean(0) / (3 / 20)  # each column's frequency against the expected s/n
-    if float((share - 1).abs().max()) > 0.15:
+    if not within(float((share - 1).abs().max()), 0, 0.15):
         return report(False, "some coordinates are chosen far more often than others: draw each row's s "
                               "coordinates uniformly at random (torch.randperm(n)[:s] per row, for example).")
     if torch.equal(weights != 0, again != 0):
@@ -36,6 +37,7 @@ def check_sparse_init(fn) -> bool:
     return report(True, "every row has exactly s random non-zero weights, spread evenly over the coordinates.")
 
 
+@exercise_check
 def check_cover_probability(fn) -> bool:
     """fn(n, k, s) -> the probability that s coordinates drawn without replacement include all k of S."""
     cases = [(30, 3, 3), (30, 3, 6), (30, 3, 10), (20, 2, 5), (50, 4, 12), (10, 3, 2), (12, 3, 12)]
@@ -44,7 +46,7 @@ def check_cover_probability(fn) -> bool:
         got, problem = attempt(fn, n, k, s, convert=float)
         if problem:
             return report(False, problem)
-        if abs(got - want) > 1e-9 * max(1.0, want):
+        if not within(got, want, 1e-9 * max(1.0, want)):
             if abs(got - (s / n) ** k) < 1e-12:
                 hint = "(s/n)^k treats the draws as independent; they are without replacement."
             elif s < k and got != 0:
@@ -57,6 +59,7 @@ def check_cover_probability(fn) -> bool:
                          f"{p:.4f}; among 1000 neurons about {1000 * p:.0f} do.")
 
 
+@exercise_check
 def check_frontier_reading(answer, rows: list[dict], init: str = "sparse", width: int = 1000) -> bool:
     """The smallest m in the grid at which (init, width) succeeds at least half the time."""
     want = frontier(rows, init, width)

@@ -26,7 +26,7 @@ import torch
 
 from companion.core import parity
 from companion.core.cache import Result, cached, cached_training
-from companion.core.config import check_choice, check_float, check_int, resolve_scale
+from companion.core.config import check_choice, check_float, check_int, check_seed, resolve_scale
 from companion.core.models import PARAMETRIZATIONS, EnsembleMLP
 from companion.core.runtime import derived_generator, environment, pick_device, torch_threads
 from companion.core.sweeps import run_cached, sweep
@@ -81,7 +81,7 @@ class Config:
         check_int("eval_every", self.eval_every, 1, self.max_steps)
         check_int("test_size", self.test_size, 16, 10**6)
         check_int("replicates", self.replicates, 1, 1024)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
 
     def seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.replicates)]
@@ -360,7 +360,7 @@ class TabularConfig:
         check_int("sparsity", self.sparsity, 1)
         check_int("steps", self.steps, 1, 10**6)
         check_float("lr", self.lr, 0, 100, low_inclusive=False)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
 
 
 def load_tabular(name: str, noise_features: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,12 +8,13 @@ import math
 
 import numpy as np
 
-from companion.core.checks import attempt, call, report
+from companion.core.checks import attempt, call, exercise_check, report, within
 
 from .experiment import chess_config
 from .toy import ToyConfig, expected_reward, expert_policies, rewards, temperature_scale
 
 
+@exercise_check
 def check_temperature_scale(fn) -> bool:
     """fn(p, tau) -> softmax(log p / tau) along the last axis, for tau > 0 (zero-probability actions stay 0)."""
     rng = np.random.default_rng(0)
@@ -24,7 +25,9 @@ def check_temperature_scale(fn) -> bool:
             p[0, 2] = 0.0
             p /= p.sum(1, keepdims=True)
             want = temperature_scale(p, tau)
-            got, problem = call(fn, p.copy(), tau)
+            got, problem = call(fn, p.copy(), tau, not_finite_hint=(
+                "your distribution contains NaN: log 0 = -inf, so subtract each row's maximum before "
+                "exponentiating, and keep zero-probability actions at zero."))
             if problem:
                 return report(False, problem)
             checked += 1
@@ -33,15 +36,13 @@ def check_temperature_scale(fn) -> bool:
                     hint = "divide the log-probabilities by tau (a small tau sharpens); you multiplied."
                 elif got.shape == want.shape and not np.allclose(got.sum(-1), 1):
                     hint = "normalise each row so it sums to one."
-                elif got.shape == want.shape and np.isnan(got).any():
-                    hint = ("log 0 = -inf: subtract each row's maximum before exponentiating, and keep "
-                            "zero-probability actions at zero.")
                 else:
                     hint = "compute p ** (1 / tau) row by row and divide by its sum (softmax of log p / tau)."
                 return report(False, f"at tau = {tau} your distribution differs from softmax(log p / tau). {hint}")
     return report(True, f"right on {checked} distributions at five temperatures, including a zero entry.")
 
 
+@exercise_check
 def check_vote_reward(fn) -> bool:
     """fn(policies, reward) -> the exact reward of the experts' vote: the argmax of their mixture in each
     state (ties shared equally), states equally likely. policies: (experts, states, actions); reward:
@@ -62,7 +63,7 @@ def check_vote_reward(fn) -> bool:
         got, problem = attempt(fn, policies.copy(), reward.copy(), convert=float)
         if problem:
             return report(False, problem)
-        if abs(got - want) > 1e-9:
+        if not within(got, want, 1e-9):
             if abs(got - expected_reward(mixture, reward)) < 1e-9:
                 hint = "that is the mixture's reward at tau = 1 (the experts' average); the vote plays the argmax."
             elif abs(got - max(expected_reward(p, reward) for p in policies)) < 1e-9:
@@ -83,6 +84,7 @@ def _elo_reference(opponents: np.ndarray, scores: np.ndarray) -> float:
     return brentq(excess, -5000, 5000)
 
 
+@exercise_check
 def check_elo_rating(fn, result=None) -> bool:
     """fn(opponent_ratings, scores) -> the maximum-likelihood Elo rating of a player who scored
     `scores[i]` (1, 0.5 or 0) against an opponent rated `opponent_ratings[i]`."""
@@ -101,7 +103,7 @@ def check_elo_rating(fn, result=None) -> bool:
         got, problem = attempt(fn, opponents.copy(), scores.copy(), convert=float)
         if problem:
             return report(False, problem)
-        if abs(got - want) > 0.5:
+        if not within(got, want, 0.5):
             natural = _elo_reference(opponents / math.log(10), scores) * math.log(10)
             if abs(got - natural) < 1.0:
                 hint = "Elo's curve is 1 / (1 + 10 ** (difference / 400)), base 10, not e."

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import html
-from dataclasses import dataclass
 
 import chess
 import chess.svg
@@ -171,13 +170,6 @@ def _composite_svg(chart_png: bytes, chart_size: tuple[int, int], board: str, bo
 EXPLORER_VERSION = 2
 
 
-@dataclass(frozen=True)
-class ExplorerKey:
-    """What the explorer's frames depend on: the run they show."""
-
-    config: str
-
-
 def explorer(result: Result):
     """A temperature slider: reward and rating curves with a cursor, and a held-out position where the
     model's moves at that temperature are drawn beside each expert's."""
@@ -204,7 +196,7 @@ def explorer(result: Result):
                               "(green: the model's likelier moves; blue: an expert playing the reference's move; "
                               "red: an expert's error)", start=0)
 
-    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, ExplorerKey(config=repr(config)), build)
+    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, build, run=repr(config))
 
 
 # ----------------------------------------------------------------------------- live widgets

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from companion.core.cache import Result, cached_training
-from companion.core.config import check_choice, check_float, check_int, resolve_scale
+from companion.core.config import check_bool, check_choice, check_float, check_int, resolve_scale
 from companion.core.models import Block, Transformer
 from companion.core.runtime import derived_generator
 from companion.core.training import log_spaced_steps, train
@@ -110,6 +110,7 @@ class ChessConfig:
             check_float("ladder", rate, 0, 1)
         check_int("ladder_games", self.ladder_games, 2, 10**5)
         check_int("seed", self.seed, 0, 2**31)
+        check_bool("stockfish", self.stockfish)
 
 
 SCALES = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from companion.core.checks import attempt, report
+from companion.core.checks import attempt, exercise_check, report, within
 
 from .experiment import log_fit, support_attention_mass
 
@@ -18,6 +18,7 @@ def _pair_of_arrays(value):
     return tuple(np.asarray(a, dtype=float) for a in value)
 
 
+@exercise_check
 def check_and_samples(fn) -> bool:
     """fn(T, support, m, rng) -> (x, y): m rows of T bits and their s-way AND on the support, with
     each bit 1 with probability 0.5^(1/s) so that half the labels are 1."""
@@ -36,18 +37,19 @@ def check_and_samples(fn) -> bool:
         if not np.array_equal(y, x[:, support].prod(1)):
             return report(False, f"y must be 1 exactly when every bit on the support {support} is 1.")
         bit_rate, want = x.mean(), 0.5 ** (1 / s)
-        if abs(bit_rate - want) > 0.01:
+        if not within(bit_rate, want, 0.01):
             hint = (" With fair bits an AND of s bits is 1 only a fraction 2^-s of the time."
                     if abs(bit_rate - 0.5) < 0.01 else "")
             return report(False, f"with s={s} a bit should be 1 with probability 0.5^(1/s) = {want:.3f}; "
                                   f"yours are 1 a fraction {bit_rate:.3f} of the time.{hint}")
-        if abs(y.mean() - 0.5) > 0.02:
+        if not within(y.mean(), 0.5, 0.02):
             return report(False, f"the labels should be balanced, but a fraction {y.mean():.3f} are 1.")
         checked += 1
     return report(True, f"right on {checked} supports: exact labels, bits 1 with probability 0.5^(1/s), "
                          "labels balanced.")
 
 
+@exercise_check
 def check_support_attention(fn, result=None) -> bool:
     """fn(attention, support) -> the mean over inputs of the [CLS] attention mass on the support, where
     attention is (inputs, T + 1) with [CLS]'s attention to itself in the last column."""
@@ -64,7 +66,7 @@ def check_support_attention(fn, result=None) -> bool:
         got, problem = attempt(fn, attention.copy(), list(support), convert=float)
         if problem:
             return report(False, problem)
-        if abs(got - want) > 1e-9:
+        if not within(got, want, 1e-9):
             if abs(got - attention[:, support].sum(1).sum()) < 1e-9 and len(attention) > 1:
                 hint = "average over the inputs (rows), do not add them up."
             elif abs(got - attention[:, support].mean()) < 1e-9:
@@ -79,6 +81,7 @@ def check_support_attention(fn, result=None) -> bool:
     return report(True, f"right on {len(cases)} attention patterns (random ones{trained}).")
 
 
+@exercise_check
 def check_log_fit(fn, Ts=None, critical_m=None) -> bool:
     """fn(Ts, m_star) -> (a, b, r2) for the least-squares line m* = a + b ln T and its r^2."""
     rng = np.random.default_rng(0)

@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from companion.core import runtime
 from companion.core.cache import Result, cached_training
-from companion.core.config import check_choice, check_float, check_int, resolve_scale
+from companion.core.config import check_choice, check_float, check_int, check_seed, resolve_scale
 from companion.core.models import EnsembleMLP
 from companion.core.runtime import derived_generator
 from companion.core.sweeps import sweep
@@ -84,7 +84,7 @@ class Config:
         check_float("init_scale", self.init_scale, 0, 10, low_inclusive=False)
         check_int("test_size", self.test_size, 10, 10**6)
         check_int("replicates", self.replicates, 1, 1024)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
 
     def seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.replicates)]

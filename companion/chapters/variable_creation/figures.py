@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
@@ -141,20 +139,8 @@ def explorer(found: dict):
         return Explorer.from_function(draw, Ts, name="T", dpi=70,
                                       title="Move T: the samples each model needs, and where [CLS] looks")
 
-    keys = tuple((model, T, tuple(r.metrics["config"]["m"] for r in found[model][T])) for model in MODELS for T in Ts)
-    first = {model: found[model][Ts[0]][0].metrics["config"] for model in MODELS}
-    config = ExplorerKey(cells=repr(keys), seed=first["attention"]["seed"],
-                         replicates=repr({model: c["replicates"] for model, c in first.items()}))
-    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, config, build)
-
-
-@dataclass(frozen=True)
-class ExplorerKey:
-    """What an explorer's frames depend on: which cells were trained, from which seeds."""
-
-    cells: str
-    seed: int
-    replicates: str
+    runs = [[r.metrics["config"] for r in found[model][T]] for model in MODELS for T in Ts]
+    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, build, runs=runs)
 
 
 def live_widget(scale: str = "book"):

@@ -8,11 +8,12 @@ import math
 
 import numpy as np
 
-from companion.core.checks import attempt, report
+from companion.core.checks import attempt, exercise_check, report, within
 
 from .experiment import Watermark, green_lists, green_z_score
 
 
+@exercise_check
 def check_kgw_z_score(fn) -> bool:
     """fn(tokens, green, gamma) -> the z-score of tokens[1:], token t scored green when
     green[tokens[t - 1], tokens[t]] is True."""
@@ -32,7 +33,7 @@ def check_kgw_z_score(fn) -> bool:
             if problem:
                 return report(False, problem)
             checked += 1
-            if abs(got - want) > 1e-6:
+            if not within(got, want, 1e-6):
                 hits = int(green[tokens[:-1], tokens[1:]].sum())
                 m = n - 1
                 if abs(got - (hits - gamma * m) / (m * gamma * (1 - gamma))) < 1e-6:
@@ -49,6 +50,7 @@ def check_kgw_z_score(fn) -> bool:
     return report(True, f"right on {checked} texts, watermarked and not.")
 
 
+@exercise_check
 def check_walk_step(fn) -> bool:
     """fn(text, propose, quality, original_quality, tolerance) -> the walk's next text: the proposal if
     quality(proposal) >= original_quality - tolerance, else the text unchanged."""
@@ -63,6 +65,8 @@ def check_walk_step(fn) -> bool:
                                 tolerance)
         if problem:
             return report(False, problem)
+        if not isinstance(got, (list, tuple)):
+            return report(False, f"return a text, a list of tokens (the proposal or the current text), got {got!r}.")
         if list(got) != (proposal if accepted else text):
             if accepted:
                 hint = ("accept when quality(proposal) >= original_quality - tolerance; compare with the original "
@@ -78,6 +82,7 @@ def check_walk_step(fn) -> bool:
     return report(True, f"right on {len(cases)} steps, accepted and rejected, including the boundary.")
 
 
+@exercise_check
 def check_critical_tolerance(fn, sweep: dict | None = None) -> bool:
     """fn(tolerances, success_rates) -> the smallest tolerance at which at least half the texts escape
     detection, or None if there is none."""
@@ -91,7 +96,9 @@ def check_critical_tolerance(fn, sweep: dict | None = None) -> bool:
         got, problem = attempt(fn, list(tolerances), list(rates))
         if problem:
             return report(False, problem)
-        if got != want and not (got is not None and want is not None and abs(got - want) < 1e-12):
+        if got is not None and (isinstance(got, bool) or not isinstance(got, (int, float, np.number))):
+            return report(False, f"return one tolerance (a number) or None, got {got!r}.")
+        if not (got is None and want is None or got is not None and want is not None and within(got, want, 1e-12)):
             hint = ("the first tolerance, in increasing order, whose success rate is at least 0.5; None when no "
                     "tolerance reaches it.")
             return report(False, f"for tolerances {tolerances} and success rates {rates} expected {want}, got {got}. "

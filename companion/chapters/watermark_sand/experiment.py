@@ -39,7 +39,7 @@ import torch
 from torch.nn import functional as F
 
 from companion.core.cache import Result, cached_training
-from companion.core.config import check_choice, check_float, check_int, resolve_scale
+from companion.core.config import check_choice, check_float, check_int, check_seed, resolve_scale
 from companion.core.models import Transformer
 from companion.core.runtime import derived_generator
 from companion.core.sweeps import run_cached
@@ -165,7 +165,7 @@ class ModelConfig:
         check_int("steps", self.steps, 1, 10**6)
         check_int("batch", self.batch, 1, 4096)
         check_float("lr", self.lr, 0, 1, low_inclusive=False)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
 
 
 def build_language_model(config: ModelConfig) -> Transformer:
@@ -522,12 +522,16 @@ class Config:
         check_int("null_texts", self.null_texts, 1, 100000)
         check_int("prompt_length", self.prompt_length, 1, 64)
         check_int("new_tokens", self.new_tokens, 8, 512)
+        for name, kind in (("generator", ModelConfig), ("attack_model", ModelConfig), ("judge", ModelConfig),
+                           ("attack", Attack), ("weak_attack", Attack)):
+            if not isinstance(getattr(self, name), kind):
+                raise ValueError(f"{name} must be a {kind.__name__}, got {getattr(self, name)!r}")
         if self.prompt_length + self.new_tokens > self.generator.context:
             raise ValueError(f"prompt_length + new_tokens must be at most the models' context "
                              f"{self.generator.context}, got {self.prompt_length + self.new_tokens}")
-        check_float("gamma", self.gamma, 0, 1, low_inclusive=False)
-        check_float("delta", self.delta, 0, 20)
-        check_int("seed", self.seed, 0)
+        check_seed("seed", self.seed)
+        for scheme in SCHEMES:  # gamma and delta as each watermark checks them (gamma < 1, say)
+            self.watermark(scheme)
         parts = (self.generator.part, self.attack_model.part, self.judge.part)
         if parts != ("generator", "attack", "judge"):
             raise ValueError(f"generator, attack_model and judge must train on the parts 'generator', 'attack' "

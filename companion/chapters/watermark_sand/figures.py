@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -192,18 +191,11 @@ def explorer(result: Result, scheme: str = "kgw", text_index: int = 0):
         return Explorer.from_function(draw, list(range(len(steps))), name="checkpoint", dpi=70,
                                       title="Move through the walk: the text and the detector's score")
 
-    key = ExplorerKey(run=repr(sorted(result.metrics["config"].items())), scheme=scheme, text_index=text_index)
-    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, key, build)
+    return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, build, run=result.metrics["config"], scheme=scheme,
+                           text_index=text_index)
 
 
 EXPLORER_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ExplorerKey:
-    run: str
-    scheme: str
-    text_index: int
 
 
 def reproducibility_card(result: Result) -> dict:
