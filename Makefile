@@ -27,7 +27,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check companion tests benchmarks
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --durations=10
 
 student-notebooks: $(STAMP)
 	$(BIN)/python -m companion student-notebooks student/ --force

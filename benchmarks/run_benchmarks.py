@@ -1,6 +1,7 @@
 """Time the chapters, the book build and the thread setting; write benchmarks/RESULTS.md.
 
-    .venv/bin/python benchmarks/run_benchmarks.py [--repeats 3] [--skip-book]
+    .venv/bin/python benchmarks/run_benchmarks.py [--repeats 3] [--only chapters,book,threads,steps,icl-mc]
+        [--icl-mc PATH/TO/Evolution-of-Statistical-Induction-Heads]
 
 Every timing is a median over `repeats` runs. "Cold" means an empty result cache (a fresh
 COMPANION_CACHE); "warm" means the cache the cold run filled.
@@ -133,6 +134,119 @@ def thread_times(repeats: int, steps: int = 40) -> dict[int, float]:
     return per_step
 
 
+def _ms_per_step(model: torch.nn.Module, inputs: torch.Tensor, loss, steps: int, repeats: int) -> float:
+    """Median over `repeats` of the mean milliseconds of one AdamW step, after two warm-up steps."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+    def step():
+        optimizer.zero_grad()
+        loss(model, inputs).backward()
+        optimizer.step()
+
+    step(), step()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for _ in range(steps):
+            step()
+        samples.append((time.perf_counter() - started) / steps * 1000)
+    return statistics.median(samples)
+
+
+def transformer_models() -> dict[str, tuple[torch.nn.Module, int, int, int]]:
+    """{chapter model: (model, vocabulary, context length, batch size)} at book scale, for every chapter
+    that trains a transformer."""
+    from companion.chapters.knowable_unknowable import experiment as ku
+    from companion.chapters.watermark_sand import experiment as ws
+
+    models = {}
+    config = ih.config_for("book")
+    models["induction-heads"] = (ih.build_model(config), config.k, config.seq_len - 1, config.batch_size)
+    config = ws.config_for("book").generator
+    models["watermark-sand language model"] = (ws.build_language_model(config), config.vocab_size,
+                                               config.context, config.batch)
+    config = ku.config_for("book")
+    world = ku.build_world(ku.world_config(config))
+    for shape in ("small", "large"):
+        model_config = ku.model_config(config, shape)
+        models[f"knowable-unknowable {shape} model"] = (ku.build_model(model_config, world), world.vocab_size,
+                                                        4 * model_config.world.sentences, config.batch_size)
+    return models
+
+
+def step_table(repeats: int, steps: int = 10) -> list[str]:
+    """Milliseconds per training step against the batch (transformers) and against the number of
+    replicas trained as one batched network (the MLP chapters), one thread."""
+    from companion import hidden_progress as hp
+    from companion.core import parity
+    from companion.core.models import EnsembleMLP
+
+    torch.set_num_threads(1)
+    lines = ["| model | batch | ms per step | ms per sequence |", "|---|---|---|---|"]
+    per_sequence, per_replicas = {}, {}
+    for name, (model, vocab, length, batch) in transformer_models().items():
+        def next_token(model, tokens):
+            logits = model(tokens[:, :-1])[0]
+            return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 1:].reshape(-1))
+
+        for size in (batch // 2, batch, 2 * batch, 4 * batch):
+            tokens = torch.randint(vocab, (size, length + 1))
+            ms = _ms_per_step(model, tokens, next_token, steps, repeats)
+            lines.append(f"| {name} | {size} | {ms:.1f} | {ms / size:.3f} |")
+            per_sequence.setdefault(name, []).append(ms / size)
+    config = hp.config_for("book")
+    lines += ["", "| model | replicas | ms per step | ms per replica |", "|---|---|---|---|"]
+    for replicas in (1, 4, 16, 64):
+        x = torch.randint(0, 2, (replicas, config.batch_size, config.n)).float() * 2 - 1
+        y = x[..., :3].prod(-1)
+        model = EnsembleMLP(replicas, config.n, config.width, init="sign",
+                            generators=[torch.Generator().manual_seed(i) for i in range(replicas)])
+        ms = _ms_per_step(model, x, lambda m, x: parity.margin_loss("hinge", m(x)[..., 0], y).sum(), 20 * steps,
+                          repeats)
+        lines.append(f"| hidden-progress MLP (n = {config.n}, width {config.width}, batch {config.batch_size}) "
+                     f"| {replicas} | {ms:.2f} | {ms / replicas:.3f} |")
+        per_replicas[replicas] = ms
+    spread = max(max(costs) / min(costs) for costs in per_sequence.values())
+    summary = (f"A transformer's step costs about the same per sequence at every batch (the most and the least "
+               f"differ by at most {100 * (spread - 1):.0f}% for any model): these steps are compute-bound, and "
+               f"only faster kernels help them. The batched MLP's step for 16 replicas costs "
+               f"{per_replicas[16] / per_replicas[1]:.1f}x one replica's, and for 64 replicas "
+               f"{per_replicas[64] / per_replicas[1]:.1f}x: it is overhead-bound, so seeds trained as replicas of "
+               "one network come nearly free.")
+    return [summary, "", *lines]
+
+
+OFFICIAL_RUN = """
+import sys, torch
+torch.set_num_threads(1)
+import training_pipeline as pipeline
+config = pipeline.get_default_config()
+config.max_iters, config.num_workers = int(sys.argv[1]), 0  # one process, one thread, like ours
+pipeline.train(config)
+"""
+OURS_RUN = """
+import sys, torch
+torch.set_num_threads(1)
+from companion.chapters.induction_heads import experiment as ih
+ih.run(ih.config_for("book", k=2, steps=int(sys.argv[1])), use_cache=False)
+"""
+
+
+def icl_mc_side_by_side(official: Path, repeats: int, steps: int = 800) -> tuple[list[float], list[float]]:
+    """Wall seconds of whole processes training the ICL-MC default config (k = 2, T = 100, two layers,
+    width 16, batch 64) for `steps` steps: the official code (its own data pipeline, no loader workers)
+    and ours (the chapter's book settings, evaluations included), alternating, one thread each."""
+    official_times, our_times = [], []
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COMPANION_PROGRESS": "0"}
+    for _ in range(repeats):
+        for times, command, folder in ((official_times, OFFICIAL_RUN, official), (our_times, OURS_RUN, ROOT)):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", command, str(steps)], cwd=folder, env=env, check=True,
+                           capture_output=True)
+            times.append(time.perf_counter() - started)
+    return official_times, our_times
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -152,76 +266,108 @@ def machine() -> str:
             f"torch {torch.__version__}")
 
 
+SECTIONS = ("chapters", "book", "threads", "steps", "icl-mc")
+
+
+def merge(old: str, new: dict[str, list[str]]) -> str:
+    """RESULTS.md with the sections (by their heading) in `new` replaced or appended, the rest kept."""
+    parts = old.split("\n## ")
+    head, sections = parts[0], {part.split("\n", 1)[0]: part for part in parts[1:]}
+    for heading, lines in new.items():
+        sections[heading] = heading + "\n\n" + "\n".join(lines).strip("\n") + "\n"
+    return "\n## ".join([head.rstrip("\n") + "\n", *[part.rstrip("\n") + "\n" for part in sections.values()]])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--book-repeats", type=int, default=None, help="book builds to time (default: --repeats)")
-    parser.add_argument("--skip-book", action="store_true", help="skip the (slow) book builds")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections to measure, of {', '.join(SECTIONS)}; the others "
+                             "stay as RESULTS.md has them")
+    parser.add_argument("--icl-mc", type=Path, default=None,
+                        help="a checkout of the official ICL-MC code (github.com/EzraEdelman/"
+                             "Evolution-of-Statistical-Induction-Heads), run outside this repository")
     args = parser.parse_args()
+    only = args.only.split(",")
+    if unknown := set(only) - set(SECTIONS):
+        parser.error(f"--only must name sections of {', '.join(SECTIONS)}, got {', '.join(sorted(unknown))}")
+    if "icl-mc" in only and not (args.icl_mc and (args.icl_mc / "training_pipeline.py").exists()):
+        parser.error("--icl-mc must name a checkout of the official ICL-MC code (with training_pipeline.py) "
+                     "to measure the icl-mc section")
     book_repeats = args.book_repeats or args.repeats
+    today = f"{time.strftime('%Y-%m-%d')} on {machine()}"
+    sections = {}
 
-    threads = thread_times(args.repeats)
-    ensemble_threads = ensemble_thread_times(args.repeats)
-    chapters, capstone = chapter_times(args.repeats)
-    book = None if args.skip_book else book_times(book_repeats)
+    if "chapters" in only:
+        chapters, capstone = chapter_times(args.repeats)
+        sections["Chapters: `python -m companion reproduce TOPIC --scale book`"] = [
+            f"Measured {today}, median of {args.repeats}. Wall time with both cores (a chapter's runs go to one "
+            "process per core); CPU time is user + system time summed over the command and its worker processes.",
+            "",
+            "| topic | cold cache, wall (s) | cold cache, CPU (s) | warm cache, wall (s) |",
+            "|---|---|---|---|",
+            *[f"| {topic} | {cold:.1f} | {cpu:.1f} | {warm:.1f} |" for topic, (cold, cpu, warm) in chapters.items()],
+            f"| all chapters | {sum(c[0] for c in chapters.values()):.1f} | {sum(c[1] for c in chapters.values()):.1f} "
+            f"| {sum(c[2] for c in chapters.values()):.1f} |",
+            "",
+            f"The capstone (`{CAPSTONE}`) trains nothing of its own: it reads the nine chapters' reports. With "
+            f"their results in the cache it takes {capstone:.1f} s; on an empty cache it costs what the chapters "
+            "cost together.",
+        ]
+    if "book" in only:
+        cold, warm = book_times(book_repeats)
+        sections["Book: `jupyter-book build . -W -n --keep-going` from a clean `_build`"] = [
+            f"Measured {today}, median of {book_repeats}.", "",
+            "| result cache | wall time (s) |", "|---|---|",
+            f"| cold (empty) | {cold:.1f} |", f"| warm (filled by the cold build) | {warm:.1f} |"]
+    if "threads" in only:
+        threads = thread_times(args.repeats)
+        ensemble_threads = ensemble_thread_times(args.repeats)
+        sections["Threads: one training step of the induction-heads model (batch 64, T = 100, width 16)"] = [
+            f"Measured {today}, median of {args.repeats}.", "",
+            "| torch threads | ms per step |", "|---|---|",
+            *[f"| {n} | {ms:.1f} |" for n, ms in threads.items()],
+            "",
+            f"Two threads make one run {threads[1] / threads[2]:.2f}x as fast, but two one-thread runs side by side "
+            f"(one per core) train {2 * 1000 / threads[1]:.0f} steps/s against {1000 / threads[2]:.0f} steps/s for "
+            "one two-thread run. So each run trains with one thread (`companion.core.runtime.torch_threads(1)`), "
+            "and a chapter's runs go to one process per core through joblib."]
+        sections["Threads: one SGD step of the hidden-progress batched network (10 seeds, n = 50, width 100, "
+                 "batch 32)"] = [
+            f"Measured {today}, median of {args.repeats}.", "",
+            "| torch threads | ms per step |", "|---|---|",
+            *[f"| {n} | {ms:.2f} |" for n, ms in ensemble_threads.items()],
+            "",
+            f"Two threads make this step {ensemble_threads[1] / ensemble_threads[2]:.2f}x as fast as one; two "
+            f"one-thread processes side by side make {2 * 1000 / ensemble_threads[1]:.0f} steps/s against "
+            f"{1000 / ensemble_threads[2]:.0f} for one two-thread process, so these runs also take one thread each."]
+    if "steps" in only:
+        sections["Steps: time against batch size and against replicas (one thread)"] = [
+            f"Measured {today}, median of {args.repeats}. One AdamW step of each chapter's model at book scale "
+            "(random tokens of the chapter's vocabulary and length).",
+            *step_table(args.repeats)]
+    if "icl-mc" in only:
+        official, ours = icl_mc_side_by_side(args.icl_mc, args.repeats)
+        ratio = statistics.median(o / u for o, u in zip(official, ours))
+        sections["Induction heads beside the official ICL-MC code"] = [
+            f"Measured {today}: {args.repeats} alternating pairs of whole processes, each training the ICL-MC "
+            "default configuration (k = 2, T = 100, two layers, width 16, batch 64) for 800 steps with one thread: "
+            "the official pipeline (`training_pipeline.train`, data generated in the process, no loader workers) and "
+            "ours (`induction_heads.run` at book settings, its 50 evaluations on 512 test sequences included).", "",
+            "| pipeline | wall seconds (median) | steps per second |", "|---|---|---|",
+            f"| official ICL-MC | {statistics.median(official):.1f} | {800 / statistics.median(official):.1f} |",
+            f"| companion | {statistics.median(ours):.1f} | {800 / statistics.median(ours):.1f} |", "",
+            f"Ours trains {ratio:.2f}x as many steps per second (the median of the pairs' ratios; pairs: "
+            + ", ".join(f"{o / u:.2f}" for o, u in zip(official, ours)) + ")."]
 
-    lines = [
-        "# Benchmarks",
-        "",
-        f"Written by `benchmarks/run_benchmarks.py` on {time.strftime('%Y-%m-%d')}; every number is the median "
-        f"of {args.repeats} runs.",
-        "",
-        f"Machine: {machine()}.",
-        "",
-        "## Chapters: `python -m companion reproduce TOPIC --scale book`",
-        "",
-        "Wall time with both cores (a chapter's runs go to one process per core); CPU time is user + system",
-        "time summed over the command and its worker processes.",
-        "",
-        "| topic | cold cache, wall (s) | cold cache, CPU (s) | warm cache, wall (s) |",
-        "|---|---|---|---|",
-        *[f"| {topic} | {cold:.1f} | {cpu:.1f} | {warm:.1f} |" for topic, (cold, cpu, warm) in chapters.items()],
-        f"| all chapters | {sum(c[0] for c in chapters.values()):.1f} | {sum(c[1] for c in chapters.values()):.1f} "
-        f"| {sum(c[2] for c in chapters.values()):.1f} |",
-        "",
-        f"The capstone (`{CAPSTONE}`) trains nothing of its own: it reads the nine chapters' reports. With "
-        f"their results in the cache it takes {capstone:.1f} s; on an empty cache it costs what the chapters "
-        "cost together.",
-        "",
-        f"## Book: `jupyter-book build . -W -n --keep-going` from a clean `_build` (median of {book_repeats})",
-        "",
-    ]
-    if book:
-        lines += ["| result cache | wall time (s) |", "|---|---|",
-                  f"| cold (empty) | {book[0]:.1f} |", f"| warm (filled by the cold build) | {book[1]:.1f} |"]
-    else:
-        lines += ["Not measured in this run (`--skip-book`)."]
-    lines += [
-        "",
-        "## Threads: one training step of the induction-heads model (batch 64, T = 100, width 16)",
-        "",
-        "| torch threads | ms per step |",
-        "|---|---|",
-        *[f"| {n} | {ms:.1f} |" for n, ms in threads.items()],
-        "",
-        f"Two threads make one run {threads[1] / threads[2]:.2f}x as fast, but two one-thread runs side by side "
-        f"(one per core) train {2 * 1000 / threads[1]:.0f} steps/s against {1000 / threads[2]:.0f} steps/s for one "
-        "two-thread run. So each run trains with one thread (`companion.core.runtime.torch_threads(1)`), and a "
-        "chapter's runs go to one process per core through joblib.",
-        "",
-        "## Threads: one SGD step of the hidden-progress batched network (10 seeds, n = 50, width 100, batch 32)",
-        "",
-        "| torch threads | ms per step |",
-        "|---|---|",
-        *[f"| {n} | {ms:.2f} |" for n, ms in ensemble_threads.items()],
-        "",
-        f"Two threads make this step {ensemble_threads[1] / ensemble_threads[2]:.2f}x as fast as one; two "
-        f"one-thread processes side by side make {2 * 1000 / ensemble_threads[1]:.0f} steps/s against "
-        f"{1000 / ensemble_threads[2]:.0f} for one two-thread process, so these runs also take one thread each.",
-        "",
-    ]
-    (ROOT / "benchmarks" / "RESULTS.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    results = ROOT / "benchmarks" / "RESULTS.md"
+    header = "\n".join(["# Benchmarks", "", "Written by `benchmarks/run_benchmarks.py`; each section says when and on "
+                        "which machine it was measured.", ""])
+    old = results.read_text() if results.exists() else header
+    text = merge(header + "\n## " + old.split("\n## ", 1)[1] if "\n## " in old else header, sections)
+    results.write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":

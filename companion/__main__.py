@@ -68,7 +68,7 @@ def grade(args) -> int:
         raise InputError(f"--out must be a file for the grades (a .csv), but {out} is a folder")
     writable_folder(out.parent if str(out.parent) else Path("."), "--out's folder")
     cache.prepare_root()
-    rows = grading.grade_folder(submissions, out, timeout=args.timeout, scale=scale)
+    rows = grading.grade_folder(submissions, out, timeout=args.timeout, scale=scale, jobs=args.jobs)
     print(f"graded {len(rows)} notebooks into {out}")
     return 0
 
@@ -101,6 +101,12 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def notebook_jobs(text: str) -> int:
+    if not (text.isdigit() and 1 <= int(text) <= 64):
+        raise argparse.ArgumentTypeError(f"jobs must be a whole number of notebooks from 1 to 64, got {text!r}")
+    return int(text)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m companion", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +131,8 @@ def main(argv=None) -> int:
                        help="seconds each notebook may run (default: 900)")
     marks.add_argument("--scale", choices=SCALES, default=None,
                        help="the scale the notebooks run at (default: COMPANION_SCALE when set, else book)")
+    marks.add_argument("--jobs", type=notebook_jobs, default=1,
+                       help="notebooks run side by side (default: 1; each may itself use every core)")
     marks.set_defaults(handler=grade)
 
     store = commands.add_parser("cache", help="show or clear the result cache")

@@ -14,7 +14,7 @@ from companion.core import grading, notebooks
 
 # two kinds of chapter: one whose exercises are all functions, one with a value and a multiple choice too
 CHAPTERS = ("margin-features", "induction-heads")
-TIME_LIMIT = 90  # seconds per notebook: the right and the wrong ones end well within it at test scale
+TIME_LIMIT = 90  # seconds per notebook: the right and the wrong ones end well within it at test scale, two at a time
 
 
 def filled_in(chapter: str, wrong: bool = False, hang: bool = False) -> nbformat.NotebookNode:
@@ -45,8 +45,8 @@ def test_grades_right_wrong_and_hanging_submissions(tmp_path):
             nbformat.write(filled_in(chapter, **options), submissions / student / f"{chapter}.ipynb")
     out = tmp_path / "grades.csv"
     done = subprocess.run([sys.executable, "-m", "companion", "grade", str(submissions), "--out", str(out),
-                           "--timeout", str(TIME_LIMIT), "--scale", "test"], capture_output=True, text=True,
-                          timeout=3600, cwd=ROOT)
+                           "--timeout", str(TIME_LIMIT), "--scale", "test", "--jobs", "2"],
+                          capture_output=True, text=True, timeout=3600, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {row["submission"]: row for row in csv.DictReader(out.open())}
     assert len(rows) == 3 * len(CHAPTERS)
@@ -79,3 +79,11 @@ def test_refuses_a_folder_without_notebooks_in_one_line(tmp_path):
                            str(tmp_path / "g.csv")], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 2 and "SUBMISSIONS must hold notebooks" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option, value, complaint", [("--jobs", "0", "jobs must be a whole number"),
+                                                      ("--timeout", "-5", "timeout must be a positive")])
+def test_bad_options_are_refused_in_one_line(tmp_path, option, value, complaint):
+    done = subprocess.run([sys.executable, "-m", "companion", "grade", str(tmp_path), option, value],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 2 and complaint in done.stderr

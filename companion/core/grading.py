@@ -18,6 +18,7 @@ import os
 import re
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,22 +102,16 @@ def grade_notebook(path: Path, chapters: dict[str, list[str]], timeout: float, s
         client = NotebookClient(nb, kernel_name=kernel_name, allow_errors=True,
                                 timeout_func=lambda cell: max(1, int(deadline - time.monotonic())),
                                 resources={"metadata": {"path": str(path.parent)}}, on_cell_executed=credit)
-        saved = {name: os.environ.get(name) for name in (GRADE_LOG, "COMPANION_SCALE", "COMPANION_PROGRESS")}
-        os.environ.update({GRADE_LOG: str(log), "COMPANION_SCALE": scale, "COMPANION_PROGRESS": "0"})
+        # the kernel's own environment, so that submissions graded side by side never share a log
+        env = {**os.environ, GRADE_LOG: str(log), "COMPANION_SCALE": scale, "COMPANION_PROGRESS": "0"}
         try:
-            client.execute()
+            client.execute(env=env)
         except CellTimeoutError:
             grade.errors.append(f"timeout: still running after {timeout:g} s")
         except DeadKernelError:
             grade.errors.append("kernel died")
         except Exception as err:  # whatever else a submission manages, it is this row's problem
             grade.errors.append(f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
     expected = chapters.get(chapter, labels(nb))
     missing = [label for label in expected if label not in set(checks.values())]
     if missing:
@@ -141,7 +136,7 @@ def write_csv(grades: list[Grade], out: Path, order: list[str]) -> None:
 
 
 def grade_folder(submissions: Path, out: Path, timeout: float = 900.0, scale: str = "book",
-                 book: Path = BOOK, kernel_name: str = "python3") -> list[Grade]:
+                 book: Path = BOOK, kernel_name: str = "python3", jobs: int = 1) -> list[Grade]:
     """Grade every notebook under `submissions` into the CSV `out`: one row per notebook, one column
     (and one hint column) per exercise: True or False (False too where the check's cell raised, with
     the error as its hint), empty where the check never ran."""
@@ -149,7 +144,9 @@ def grade_folder(submissions: Path, out: Path, timeout: float = 900.0, scale: st
     if not paths:
         raise InputError(f"SUBMISSIONS must hold notebooks (*.ipynb), but {submissions} has none")
     chapters = {path.stem: labels(nbformat.read(path, as_version=4)) for path in chapter_paths(book)}
-    grades = [grade_notebook(path, chapters, timeout, scale, kernel_name) for path in paths]
+    # `jobs` kernels at a time: each is its own process, so threads that wait on them are enough
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        grades = list(pool.map(lambda path: grade_notebook(path, chapters, timeout, scale, kernel_name), paths))
     for grade in grades:
         grade.submission = str(Path(grade.submission).relative_to(submissions))
     order = [label for chapter in chapters.values() for label in chapter]

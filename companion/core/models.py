@@ -34,8 +34,11 @@ class SelfAttention(nn.Module):
         offsets = torch.arange(max_len)[:, None] - torch.arange(max_len)[None, :]
         self.register_buffer("offsets", offsets, persistent=False)
 
-    def position_bias(self, T: int) -> torch.Tensor:
-        """(H or 1, T, T): the relative bias plus -inf above the diagonal when causal, added once."""
+    def position_bias(self, T: int) -> torch.Tensor | None:
+        """(H or 1, T, T): the relative bias plus -inf above the diagonal when causal, added once;
+        None when there is neither."""
+        if self.relative_bias is None and not self.causal:
+            return None
         offsets = self.offsets[:T, :T]
         bias = torch.zeros(1, T, T, device=offsets.device)
         if self.relative_bias is not None:
@@ -48,9 +51,11 @@ class SelfAttention(nn.Module):
         B, T, D = x.shape
         H = self.n_heads
         q, k, v = self.qkv(x).view(B, T, 3, H, D // H).permute(2, 0, 3, 1, 4)  # each (B, H, T, D/H)
-        scores = q @ k.transpose(-1, -2) / math.sqrt(D // H)  # (B, H, T, T)
-        scores = scores + self.position_bias(T)
-        attention = scores.softmax(dim=-1)
+        # scaling q rather than the (B, H, T, T) scores is T / (D/H) times less work, forward and backward;
+        # the bias is added in place, as the product's backward does not need the product
+        scores = (q * (1 / math.sqrt(D // H))) @ k.transpose(-1, -2)  # (B, H, T, T)
+        bias = self.position_bias(T)
+        attention = (scores if bias is None else scores.add_(bias)).softmax(dim=-1)
         mixed = (attention @ v).transpose(1, 2).reshape(B, T, D)
         return self.out(mixed), attention
 

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from companion.core.models import MLP, Transformer, sparse_mask
@@ -39,3 +40,35 @@ def test_mlp_init_is_seeded():
     a = MLP(d_in=4, width=8, generator=torch.Generator().manual_seed(5))
     b = MLP(d_in=4, width=8, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a.hidden.weight, b.hidden.weight)
+
+
+def textbook_attention(layer, x: torch.Tensor) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d) + relative bias, causal mask) v, written out as the papers write it."""
+    B, T, D = x.shape
+    H = layer.n_heads
+    q, k, v = layer.qkv(x).view(B, T, 3, H, D // H).permute(2, 0, 3, 1, 4)
+    scores = q @ k.transpose(-1, -2) / (D // H) ** 0.5
+    offsets = torch.arange(T)[:, None] - torch.arange(T)[None, :]
+    if layer.relative_bias is not None:
+        scores = scores + layer.relative_bias[:, offsets.clamp(min=0)]
+    if layer.causal:
+        scores = scores.masked_fill(offsets < 0, float("-inf"))
+    return layer.out((scores.softmax(-1) @ v).transpose(1, 2).reshape(B, T, D))
+
+
+@pytest.mark.parametrize("relative, causal", [(True, True), (False, True), (False, False)])
+@pytest.mark.parametrize("d_model, n_heads", [(16, 1), (32, 4)])  # head widths 16 (an exact 1/4) and 8
+def test_attention_and_its_gradients_match_the_textbook_formula(relative, causal, d_model, n_heads):
+    torch.manual_seed(0)
+    model = Transformer(vocab_size=5, d_model=d_model, n_heads=n_heads, max_len=32, layer_norm=True,
+                        positional="relative" if relative else "learned", causal=causal)
+    layer = model.blocks[0].attention
+    if relative:
+        torch.nn.init.normal_(layer.relative_bias)
+    x = torch.randn(3, 20, d_model, requires_grad=True)
+    ours, reference = layer(x)[0], textbook_attention(layer, x)
+    ours_grads = torch.autograd.grad(ours.square().sum(), [x, *layer.parameters()])
+    reference_grads = torch.autograd.grad(reference.square().sum(), [x, *layer.parameters()])
+    exact = d_model // n_heads == 16  # scaling by 1/4 commutes with every rounding
+    for got, want in zip((ours, *ours_grads), (reference, *reference_grads)):
+        assert torch.equal(got, want) if exact else torch.allclose(got, want, rtol=1e-5, atol=1e-6)

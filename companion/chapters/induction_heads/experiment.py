@@ -17,6 +17,7 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -29,9 +30,10 @@ from companion.core.sweeps import run_cached
 from companion.core.training import log_spaced_steps, train
 
 NAME = "induction-heads"
-VERSION = 2
+VERSION = 3  # 3: measured in chunks, the induction score by a matmul (float reassociation only)
 PRIORS = ("dirichlet", "doubly-stochastic", "iid", "mixture")
 DISPLAY_LENGTH = 40  # positions of one test sequence whose attention is kept at every snapshot
+EVALUATION_CHUNK = 64  # test sequences per forward pass when measuring
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -160,11 +162,19 @@ def sample_sequences(transitions: torch.Tensor, length: int, k: int, ngram: int,
         for j in range(width):  # unpack the context index into its tokens, oldest first
             tokens[:, j] = (first // k ** (width - 1 - j)) % k
     uniforms = torch.rand(n, length, generator=generator)
-    cumulative = transitions.cumsum(-1)
-    rows = torch.arange(n)
+    # the walk is sequential, so first settle, for every position and every context at once, which token
+    # that position's uniform draw picks; the walk then only looks up (numpy: a step is a few microseconds)
+    successor = torch.empty(n, length, contexts, dtype=torch.long)
+    cumulative = transitions.cumsum(-1)[:, None]  # (n, 1, contexts, k)
+    chunk = max(1, 2**22 // (n * contexts * k))  # positions at a time, so a large alphabet stays in memory
+    for start in range(0, length, chunk):
+        draws = uniforms[:, start:start + chunk, None, None]
+        successor[:, start:start + chunk] = (draws > cumulative).sum(-1).clamp(max=k - 1)
+    walk, table, rows = tokens.numpy(), successor.numpy(), np.arange(n)
+    context = context_index(tokens[:, :width], k).numpy()
     for t in range(width, length):
-        context = context_index(tokens[:, t - width:t], k)
-        tokens[:, t] = (uniforms[:, t, None] > cumulative[rows, context]).sum(-1).clamp(max=k - 1)
+        walk[:, t] = table[rows, t, context]
+        context = (context * k + walk[:, t]) % contexts  # drop the oldest token, append the new one
     return tokens
 
 
@@ -241,17 +251,16 @@ def previous_token_score(attention: torch.Tensor) -> torch.Tensor:
     return attention.diagonal(offset=-1, dim1=-2, dim2=-1).mean()
 
 
-def induction_score(attention: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+def induction_score(attention: torch.Tensor, tokens: torch.Tensor, k: int) -> torch.Tensor:
     """Mean attention mass from position t on keys s <= t whose previous token equals x_t.
 
     Those keys hold the tokens that followed earlier copies of the current token: averaging them
     is how the second layer counts bigrams in context.
     """
-    T = tokens.shape[1]
-    previous = torch.cat([torch.full_like(tokens[:, :1], -1), tokens[:, :-1]], 1)  # x_{s-1}; none at s=0
-    causal = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril()
-    follows = (tokens[:, :, None] == previous[:, None, :]) & causal  # (B, t, s)
-    mass = (attention * follows[:, None]).sum(-1)  # (B, H, T)
+    # the mass each query puts on keys preceded by each token: a (T, T) x (T, k) product, not a (T, T) mask
+    previous = F.one_hot(tokens[:, :-1], k).to(attention.dtype)  # x_{s-1} for keys s >= 1; key 0 has none
+    on_previous = attention[..., 1:] @ previous[:, None]  # (B, H, T, k)
+    mass = on_previous.gather(-1, tokens[:, None, :, None].expand(*on_previous.shape[:-1], 1))[..., 0]
     return mass[..., 1:].mean()
 
 
@@ -293,16 +302,24 @@ def _compute(config: Config, device: torch.device) -> Result:
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
 
     def evaluate(step: int) -> dict:
-        logits, attentions = model(inputs)
-        log_probs = logits.log_softmax(-1)
-        measured = {"kl_model": kl(truth, log_probs).mean().item()}
-        for label, strategy in strategies.items():
-            measured[f"kl_to_{label}"] = kl(strategy, log_probs).mean().item()
-        measured["previous_token_score"] = previous_token_score(attentions[0]).item()
-        measured["induction_score"] = induction_score(attentions[-1], inputs).item()
-        window = slice(0, DISPLAY_LENGTH)
-        measured["attention"] = torch.stack([a[0, :, window, window] for a in attentions]).cpu()
-        return measured
+        # in chunks of a training batch: the (B, H, T, T) attention of the whole test set overflows the
+        # CPU's caches, and one pass over it costs twice as much as the same work in pieces
+        sums, window = {}, slice(0, DISPLAY_LENGTH)
+        for chunk in torch.arange(len(inputs)).split(EVALUATION_CHUNK):
+            logits, attentions = model(inputs[chunk])
+            log_probs = logits.log_softmax(-1)
+            parts = {"kl_model": kl(truth[chunk], log_probs).sum()}
+            for label, strategy in strategies.items():
+                parts[f"kl_to_{label}"] = kl(strategy[chunk], log_probs).sum()
+            parts["previous_token_score"] = previous_token_score(attentions[0]) * len(chunk)
+            parts["induction_score"] = induction_score(attentions[-1], inputs[chunk], config.k) * len(chunk)
+            if chunk[0] == 0:
+                snapshot = torch.stack([a[0, :, window, window] for a in attentions]).cpu()
+            sums = {name: sums.get(name, 0) + value for name, value in parts.items()}
+        positions = truth.shape[1]
+        measured = {name: (value / len(inputs) / (positions if name.startswith("kl") else 1)).item()
+                    for name, value in sums.items()}
+        return {**measured, "attention": snapshot}
 
     history = train(
         model, lambda step: (sample_batch(config, config.batch_size, generator)[0].to(device),),

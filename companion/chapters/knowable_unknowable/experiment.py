@@ -39,8 +39,8 @@ from companion.core.sweeps import run_cached
 from companion.core.training import log_spaced_steps, train
 
 NAME = "knowable-unknowable"
-VERSION = 5  # of the analysis
-MODEL_VERSION = 1  # of the trained language models
+VERSION = 6  # of the analysis (6: follows MODEL_VERSION 2)
+MODEL_VERSION = 2  # of the trained language models (2: attention scales q, not the scores)
 SLOTS = ("class", "entity", "relation", "value")
 # The order of the four slots in a sentence of each format; the value always comes last.
 FORMATS = {"A": (0, 1, 2, 3), "B": (2, 0, 1, 3)}

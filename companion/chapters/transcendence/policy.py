@@ -39,7 +39,7 @@ from .players import (
 from .toy import DIVERSITY
 
 NAME = "transcendence"
-VERSION = 1
+VERSION = 2  # 2: attention scales q, not the scores (float reassociation at head width 8)
 
 
 # ----------------------------------------------------------------------------- configuration

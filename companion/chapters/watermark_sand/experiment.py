@@ -46,7 +46,7 @@ from companion.core.sweeps import run_cached
 from companion.core.training import train
 
 NAME = "watermark-sand"
-VERSION = 1
+VERSION = 2  # 2: attention scales q, not the scores (float reassociation at head width 32)
 SCHEMES = ("kgw", "unigram", "exp")
 UNKNOWN = "<unk>"
 
