@@ -35,6 +35,12 @@ def test_build_has_no_warnings_or_errors(book):
         assert bad not in book["log"], book["log"][-6000:]
 
 
+def test_every_notebook_was_executed_side_by_side_before_sphinx_read_it(book):
+    # myst-nb finds each notebook in the jupyter-cache that book/_ext/parallel_execution.py filled; one it
+    # had to execute itself would be missing here (and executed serially)
+    assert book["log"].count("Using cached notebook") == len(notebooks.chapter_paths()), book["log"][-6000:]
+
+
 def chapter_pages(book):
     return [book["html"] / "book" / f"{p.stem}.html" for p in notebooks.chapter_paths()]
 
