@@ -91,4 +91,16 @@ def test_head_scores_detect_the_patterns_they_name():
             follows[0, 0, t, keys] = 1 / len(keys)
         else:
             follows[0, 0, t, t] = 1
-    assert ih.induction_score(follows, tokens) > ih.induction_score(uniform, tokens)
+    assert ih.induction_score(follows, tokens, 3) > ih.induction_score(uniform, tokens, 3)
+
+
+def test_induction_score_is_the_mass_on_keys_after_a_copy_of_the_current_token():
+    # the definition written as a (T, T) mask, against the chapter's (T, T) x (T, k) product
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 4, (5, 30), generator=generator)
+    attention = torch.rand(5, 2, 30, 30, generator=generator).tril()
+    attention = attention / attention.sum(-1, keepdim=True)
+    previous = torch.cat([torch.full_like(tokens[:, :1], -1), tokens[:, :-1]], 1)
+    follows = (tokens[:, :, None] == previous[:, None, :]) & torch.ones(30, 30, dtype=torch.bool).tril()
+    by_mask = (attention * follows[:, None]).sum(-1)[..., 1:].mean()
+    assert ih.induction_score(attention, tokens, 4).item() == pytest.approx(by_mask.item(), rel=1e-6)
