@@ -239,19 +239,49 @@ ih.run(ih.config_for("book", k=2, steps=int(sys.argv[1])), use_cache=False)
 """
 
 
-def icl_mc_side_by_side(official: Path, repeats: int, steps: int = 800) -> tuple[list[float], list[float]]:
+def icl_mc_side_by_side(official: Path, repeats: int, lengths: tuple[int, int] = (200, 800)
+                        ) -> dict[tuple[str, int], list[float]]:
     """Wall seconds of whole processes training the ICL-MC default config (k = 2, T = 100, two layers,
-    width 16, batch 64) for `steps` steps: the official code (its own data pipeline, no loader workers)
-    and ours (the chapter's book settings, evaluations included), alternating, one thread each."""
-    official_times, our_times = [], []
+    width 16, batch 64), keyed by (pipeline, steps): the official code (its own data pipeline, no loader
+    workers) and ours (the chapter's book settings, evaluations included), alternating, one thread each.
+
+    Two lengths, so that the difference prices a step without the fixed costs (imports, our test set
+    and evaluations, which are log-spaced and so about as many at either length)."""
+    times = {(who, steps): [] for who in ("official", "ours") for steps in lengths}
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COMPANION_PROGRESS": "0"}
     for _ in range(repeats):
-        for times, command, folder in ((official_times, OFFICIAL_RUN, official), (our_times, OURS_RUN, ROOT)):
-            started = time.perf_counter()
-            subprocess.run([sys.executable, "-c", command, str(steps)], cwd=folder, env=env, check=True,
-                           capture_output=True)
-            times.append(time.perf_counter() - started)
-    return official_times, our_times
+        for steps in lengths:
+            for who, command, folder in (("official", OFFICIAL_RUN, official), ("ours", OURS_RUN, ROOT)):
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-c", command, str(steps)], cwd=folder, env=env, check=True,
+                               capture_output=True)
+                times[who, steps].append(time.perf_counter() - started)
+    return times
+
+
+def icl_mc_section(times: dict[tuple[str, int], list[float]], today: str) -> list[str]:
+    (short, long) = sorted({steps for _, steps in times})
+    median = {key: statistics.median(values) for key, values in times.items()}
+    per_step = {who: 1000 * (median[who, long] - median[who, short]) / (long - short) for who in ("official", "ours")}
+    whole = statistics.median(o / u for o, u in zip(times["official", long], times["ours", long]))
+    repeats = len(times["ours", long])
+    return [
+        f"Measured {today}: {repeats} alternating rounds of whole processes, each training the ICL-MC default "
+        f"configuration (k = 2, T = 100, two layers, width 16, batch 64) with one thread, for {short} and for "
+        f"{long} steps: the official pipeline (`training_pipeline.train`, data generated in the process, no loader "
+        "workers) and ours (`induction_heads.run` at book settings, its 50 evaluations on 512 test sequences "
+        "included). A step's price is the difference of the medians over the difference of the steps: the fixed "
+        "costs (importing torch, our test set and evaluations) cancel.", "",
+        f"| pipeline | {short} steps, wall s (median) | {long} steps, wall s (median) | ms per step "
+        "| steps per second |",
+        "|---|---|---|---|---|",
+        *[f"| {label} | {median[who, short]:.1f} | {median[who, long]:.1f} | {per_step[who]:.1f} "
+          f"| {1000 / per_step[who]:.1f} |" for who, label in (("official", "official ICL-MC"), ("ours", "companion"))],
+        "",
+        f"Ours trains {per_step['official'] / per_step['ours']:.2f}x as many steps per second. Whole processes of "
+        f"{long} steps, fixed costs and our evaluations included, take {1 / whole:.2f}x the official pipeline's "
+        f"time (the median of the rounds' ratios, {whole:.2f}x as fast; rounds: "
+        + ", ".join(f"{o / u:.2f}" for o, u in zip(times["official", long], times["ours", long])) + ")."]
 
 
 def machine() -> str:
@@ -360,18 +390,8 @@ def main() -> None:
             "(random tokens of the chapter's vocabulary and length).",
             *step_table(args.repeats)]
     if "icl-mc" in only:
-        official, ours = icl_mc_side_by_side(args.icl_mc, args.repeats)
-        ratio = statistics.median(o / u for o, u in zip(official, ours))
-        sections["Induction heads beside the official ICL-MC code"] = [
-            f"Measured {today}: {args.repeats} alternating pairs of whole processes, each training the ICL-MC "
-            "default configuration (k = 2, T = 100, two layers, width 16, batch 64) for 800 steps with one thread: "
-            "the official pipeline (`training_pipeline.train`, data generated in the process, no loader workers) and "
-            "ours (`induction_heads.run` at book settings, its 50 evaluations on 512 test sequences included).", "",
-            "| pipeline | wall seconds (median) | steps per second |", "|---|---|---|",
-            f"| official ICL-MC | {statistics.median(official):.1f} | {800 / statistics.median(official):.1f} |",
-            f"| companion | {statistics.median(ours):.1f} | {800 / statistics.median(ours):.1f} |", "",
-            f"Ours trains {ratio:.2f}x as many steps per second (the median of the pairs' ratios; pairs: "
-            + ", ".join(f"{o / u:.2f}" for o, u in zip(official, ours)) + ")."]
+        sections["Induction heads beside the official ICL-MC code"] = icl_mc_section(
+            icl_mc_side_by_side(args.icl_mc, args.repeats), today)
 
     results = ROOT / "benchmarks" / "RESULTS.md"
     header = "\n".join(["# Benchmarks", "", "Written by `benchmarks/run_benchmarks.py`; each section says when and on "

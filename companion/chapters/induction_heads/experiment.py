@@ -30,7 +30,7 @@ from companion.core.sweeps import run_cached
 from companion.core.training import log_spaced_steps, train
 
 NAME = "induction-heads"
-VERSION = 3  # 3: measured in chunks, the induction score by a matmul (float reassociation only)
+VERSION = 4  # 3: measured in chunks, the induction score by a matmul; 4: fused AdamW (float reassociation only)
 PRIORS = ("dirichlet", "doubly-stochastic", "iid", "mixture")
 DISPLAY_LENGTH = 40  # positions of one test sequence whose attention is kept at every snapshot
 EVALUATION_CHUNK = 64  # test sequences per forward pass when measuring
@@ -299,7 +299,9 @@ def _compute(config: Config, device: torch.device) -> Result:
                   if n <= max(config.ngram, 2)}
 
     model = build_model(config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    # fused: one kernel for all parameters, a fifth of the default's time (the same update to float rounding)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=device.type in ("cpu", "cuda"))
 
     def evaluate(step: int) -> dict:
         # in chunks of a training batch: the (B, H, T, T) attention of the whole test set overflows the
