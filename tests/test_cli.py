@@ -85,6 +85,13 @@ def test_reproduce_increasing_complexity_writes_both_data_sets(tmp_path):
             block = report[dataset][kind]
             assert {"steps", "I_FY", "mu", "I_FY_given_L", "I_LY", "acc_F", "acc_L"} <= set(block)
             assert len(block["steps"]) == len(block["mu"]) == len(block["acc_F"])
+        entry = report[dataset]
+        assert {"seeds", "early_ratio", "nulls", "margin_over_best_null", "noise"} <= set(entry)
+        assert len(entry["early_ratio"]) == len(entry["seeds"]) >= 3
+        assert set(entry["nulls"]) == {"tree", "knn", "independent"}
+        assert {"mean", "ci"} <= set(entry["margin_over_best_null"])
+        for rate in ("0.1", "0.2"):
+            assert {"mu_peak", "mu_last5", "train_accuracy"} <= set(entry["noise"][rate])
 
 
 def test_reproduce_margin_features_writes_the_issue_keys(tmp_path):

@@ -122,8 +122,9 @@ CHALLENGES = (
              "S4, {single_irrep:.0%} of neurons use one irreducible representation."),
         Link("increasing-complexity",
              "Early in training a linear classifier accounts for at least {early_ratio:.0%} of what the network "
-             "gets right on digits; only later does the network go beyond it (test accuracy {network_accuracy:.0%} "
-             "against the linear classifier's {linear_accuracy:.0%})."),
+             "gets right on digits, though the network agrees with it {null_relation} decision trees and "
+             "nearest-neighbour votes of the same accuracy do; only later does the network go beyond it (test "
+             "accuracy {network_accuracy:.0%} against the linear classifier's {linear_accuracy:.0%})."),
     )),
     Challenge("2.5", SCIENCE, "Agentic LLMs Pose Novel Risks", "challenge-agents", (
         Link("transcendence",
@@ -263,8 +264,11 @@ def _pareto_frontiers(report: dict) -> dict:
 
 def _increasing_complexity(report: dict) -> dict:
     digits = report["digits"]["summary"]
-    return {"early_ratio": digits["early_min_ratio"], "network_accuracy": digits["final_acc_F"],
-            "linear_accuracy": digits["acc_L"], "mu_share": digits["final_mu_share_of_I_LY"],
+    relation = {"above every null": "more than", "below the best null": "less than",
+                "not separated": "about as much as"}[report["digits"]["margin_verdict"]]
+    return {"early_ratio": digits["early_min_ratio"], "null_relation": relation,
+            "network_accuracy": digits["final_acc_F"], "linear_accuracy": digits["acc_L"],
+            "mu_share": digits["final_mu_share_of_I_LY"],
             "noisy_train": digits["noisy_final_train_acc"], "noisy_test": digits["noisy_final_acc_F"]}
 
 

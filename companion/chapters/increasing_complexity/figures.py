@@ -35,6 +35,78 @@ def plot_information(result: Result, ax=None, cursor: int | None = None, title: 
     return ax.figure
 
 
+def _band(ax, steps, curves, colour, label):
+    """The median over seeds as a line, the lowest to the highest seed as a band."""
+    curves = np.asarray(curves)
+    ax.fill_between(steps, curves.min(0), curves.max(0), color=colour, alpha=0.2, lw=0)
+    ax.plot(steps, np.median(curves, 0), color=colour, lw=2, label=label)
+
+
+def plot_information_over_seeds(results: list[Result], ax=None, title: str | None = None):
+    """I(F;Y), mu and I(F;Y|L) over training for every seed: the median as a line, the range as a band."""
+    first = results[0].metrics
+    if ax is None:
+        fig, ax = figure()
+    steps = [s + 1 for s in first["step"]]
+    for key, colour, label in (("I_FY", PALETTE["black"], "I(F;Y)"), ("mu", PALETTE["blue"], "mu"),
+                               ("I_FY_given_L", PALETTE["orange"], "I(F;Y|L)")):
+        _band(ax, steps, [r.metrics[key] for r in results], colour, label)
+    ax.axhline(np.median([r.metrics["I_LY"] for r in results]), color=PALETTE["blue"], ls="--", lw=1,
+               label="I(L;Y), median")
+    step_axis(ax, steps)
+    ax.set_ylabel("bits (held-out data)")
+    ax.set_title(title or f"{first['config']['dataset']}: {len(results)} seeds (line: median; band: range)")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax.figure
+
+
+def plot_nulls(results: list[Result], ax=None):
+    """The share of F's information that L accounts for, against held-out accuracy: the network's early
+    evaluations (every seed) beside the nulls of the first seed (trees, k-NN, independent errors)."""
+    if ax is None:
+        fig, ax = figure()
+    first = results[0].metrics
+    labels = {"tree": "decision trees (2 to 64 leaves)", "knn": "k-nearest neighbours (k from 1 to the training set)",
+              "independent": "errors independent of L's"}
+    for family, colour, marker in (("tree", PALETTE["green"], "s"), ("knn", PALETTE["orange"], "^"),
+                                   ("independent", PALETTE["sky"], None)):
+        curve = first["null_curves"][family]
+        order = np.argsort(curve["acc"])
+        ax.plot(np.asarray(curve["acc"])[order], np.asarray(curve["ratio"], dtype=float)[order], color=colour,
+                marker=marker, ms=3, lw=0.8 if marker else 1.5, ls="-" if marker else "--", label=labels[family])
+    for i, result in enumerate(results):
+        m = result.metrics
+        keep = [j for j, (i_fy, a) in enumerate(zip(m["I_FY"], m["acc_F"]))
+                if a <= m["acc_L"] and i_fy >= 0.1 * m["I_LY"]]
+        ax.scatter([m["acc_F"][j] for j in keep], [m["mu"][j] / m["I_FY"][j] for j in keep], s=14,
+                   color=PALETTE["black"], zorder=3, label="network, early evaluations (all seeds)" if i == 0 else None)
+    ax.axvline(first["acc_L"], color=PALETTE["blue"], ls=":", lw=1, label="accuracy of L")
+    ax.set_xlabel("held-out accuracy")
+    ax.set_ylabel("mu / I(F;Y)")
+    ax.set_ylim(0, 1.05)
+    ax.set_title(f"{first['config']['dataset']}: how much of a classifier L explains, at each accuracy")
+    ax.legend(fontsize=7, loc="lower left")
+    return ax.figure
+
+
+def plot_noise(noise: dict[float, list[Result]], clean: list[Result]):
+    """mu over training without label noise and at each noise rate (median and range over seeds), and the
+    training accuracy on the partly flipped labels."""
+    fig, (left, right) = figure(2, width=10, height=3.6)
+    steps = [s + 1 for s in clean[0].metrics["step"]]
+    colours = [PALETTE["blue"], PALETTE["orange"], PALETTE["vermillion"]]
+    for colour, (rate, results) in zip(colours, [(0.0, clean), *noise.items()]):
+        _band(left, steps, [r.metrics["mu"] for r in results], colour, f"{rate:.0%} flipped")
+        _band(right, steps, [r.metrics["train_acc"] for r in results], colour, f"{rate:.0%} flipped")
+    for ax, label in ((left, "mu (bits, held-out)"), (right, "accuracy on the training labels")):
+        step_axis(ax, steps)
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8, loc="lower right")
+    left.set_title(f"{clean[0].metrics['config']['dataset']}: mu under label noise")
+    right.set_title("memorising the flipped labels")
+    return fig
+
+
 def plot_accuracy(result: Result, ax=None):
     m = result.metrics
     if ax is None:
