@@ -1,7 +1,7 @@
 """Time the chapters, the book build and the thread setting; write benchmarks/RESULTS.md.
 
     .venv/bin/python benchmarks/run_benchmarks.py [--repeats 3] [--only chapters,book,threads,steps,icl-mc]
-        [--icl-mc PATH/TO/Evolution-of-Statistical-Induction-Heads]
+        [--topics increasing-complexity,...] [--icl-mc PATH/TO/Evolution-of-Statistical-Induction-Heads]
 
 Every timing is a median over `repeats` runs. "Cold" means an empty result cache (a fresh
 COMPANION_CACHE); "warm" means the cache the cold run filled.
@@ -49,13 +49,14 @@ def environment(cache: Path) -> dict:
     return {**os.environ, "COMPANION_CACHE": str(cache), "COMPANION_PROGRESS": "0"}
 
 
-def chapter_times(repeats: int) -> tuple[dict[str, tuple[float, float, float]], float]:
-    """Per chapter: median cold wall time, median cold CPU time, median warm wall time; and the capstone's
-    median wall time reading every chapter's cached results.
+def chapter_times(repeats: int, topics: list[str]) -> tuple[dict[str, tuple[float, float, float]], float | None]:
+    """Per chapter in `topics`: median cold wall time, median cold CPU time, median warm wall time; and,
+    when `topics` are all the chapters, the capstone's median wall time reading their cached results
+    (None otherwise).
 
     Each repeat starts from an empty cache and runs the chapters one after another in it: no chapter
     shares a cache entry with another, so each one's first run is cold."""
-    samples = {topic: ([], [], []) for topic in sorted(CHAPTERS)}
+    samples = {topic: ([], [], []) for topic in sorted(topics)}
     capstone = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as scratch:
@@ -67,10 +68,47 @@ def chapter_times(repeats: int) -> tuple[dict[str, tuple[float, float, float]], 
                 cold.append(wall)
                 cpu.append(seconds)
                 warm.append(timed(command, env))
-            capstone.append(timed([sys.executable, "-m", "companion", "reproduce", CAPSTONE, "--scale", "book",
-                                   "--out", scratch], env))
+            if set(topics) == set(CHAPTERS):
+                capstone.append(timed([sys.executable, "-m", "companion", "reproduce", CAPSTONE, "--scale",
+                                       "book", "--out", scratch], env))
     results = {topic: tuple(statistics.median(values) for values in lists) for topic, lists in samples.items()}
-    return results, statistics.median(capstone)
+    return results, statistics.median(capstone) if capstone else None
+
+
+CHAPTERS_HEADING = "Chapters: `python -m companion reproduce TOPIC --scale book`"
+
+
+def chapters_section(old_results: str, measured: dict[str, tuple[float, float, float]], capstone: float | None,
+                     repeats: int, today: str) -> list[str]:
+    """The chapters table with the rows of `measured` replaced (each row says when and where it was
+    measured) and the other rows kept as RESULTS.md has them."""
+    rows, capstone_line = {}, None
+    if "\n## " + CHAPTERS_HEADING in old_results:
+        old = old_results.split("\n## " + CHAPTERS_HEADING, 1)[1].split("\n## ", 1)[0]
+        default = old.split("Measured ", 1)[1].split(", median of", 1)[0] if "Measured " in old else "unknown"
+        for line in old.splitlines():
+            cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+            if line.startswith("| ") and cells[0] in CHAPTERS and len(cells) >= 4:
+                rows[cells[0]] = (*cells[1:4], cells[4] if len(cells) > 4 else default.split(";")[0])
+            if line.startswith("The capstone"):
+                capstone_line = line
+    for topic, (cold, cpu, warm) in measured.items():
+        rows[topic] = (f"{cold:.1f}", f"{cpu:.1f}", f"{warm:.1f}", f"{today.split(';')[0]}, median of {repeats}")
+    if capstone is not None or capstone_line is None:
+        capstone_line = (
+            f"The capstone (`{CAPSTONE}`) trains nothing of its own: it reads the nine chapters' reports. With "
+            f"their results in the cache it takes {capstone or 0:.1f} s; on an empty cache it costs what the "
+            "chapters cost together.")
+    ordered = {topic: rows[topic] for topic in sorted(rows)}
+    total = [sum(float(row[i]) for row in ordered.values()) for i in range(3)]
+    return [
+        "Wall time with both cores (a chapter's runs go to one process per core); CPU time is user + system time "
+        "summed over the command and its worker processes; each row says when and on which machine it was "
+        "measured (`--topics` re-measures some rows and keeps the others).", "",
+        "| topic | cold cache, wall (s) | cold cache, CPU (s) | warm cache, wall (s) | measured |",
+        "|---|---|---|---|---|",
+        *[f"| {topic} | {' | '.join(row)} |" for topic, row in ordered.items()],
+        f"| all chapters | {total[0]:.1f} | {total[1]:.1f} | {total[2]:.1f} | |", "", capstone_line]
 
 
 def book_times(repeats: int) -> dict[str, float]:
@@ -325,8 +363,14 @@ def main() -> None:
     parser.add_argument("--icl-mc", type=Path, default=None,
                         help="a checkout of the official ICL-MC code (github.com/EzraEdelman/"
                              "Evolution-of-Statistical-Induction-Heads), run outside this repository")
+    parser.add_argument("--topics", default=",".join(sorted(CHAPTERS)),
+                        help="comma-separated chapters whose rows the chapters section re-measures (default: all)")
     args = parser.parse_args()
     only = args.only.split(",")
+    topics = args.topics.split(",")
+    if unknown_topics := set(topics) - set(CHAPTERS):
+        parser.error(f"--topics must name chapters of {', '.join(sorted(CHAPTERS))}, "
+                     f"got {', '.join(sorted(unknown_topics))}")
     if unknown := set(only) - set(SECTIONS):
         parser.error(f"--only must name sections of {', '.join(SECTIONS)}, got {', '.join(sorted(unknown))}")
     if "icl-mc" in only and not (args.icl_mc and (args.icl_mc / "training_pipeline.py").exists()):
@@ -337,21 +381,10 @@ def main() -> None:
     sections = {}
 
     if "chapters" in only:
-        chapters, capstone = chapter_times(args.repeats)
-        sections["Chapters: `python -m companion reproduce TOPIC --scale book`"] = [
-            f"Measured {today}, median of {args.repeats}. Wall time with both cores (a chapter's runs go to one "
-            "process per core); CPU time is user + system time summed over the command and its worker processes.",
-            "",
-            "| topic | cold cache, wall (s) | cold cache, CPU (s) | warm cache, wall (s) |",
-            "|---|---|---|---|",
-            *[f"| {topic} | {cold:.1f} | {cpu:.1f} | {warm:.1f} |" for topic, (cold, cpu, warm) in chapters.items()],
-            f"| all chapters | {sum(c[0] for c in chapters.values()):.1f} | {sum(c[1] for c in chapters.values()):.1f} "
-            f"| {sum(c[2] for c in chapters.values()):.1f} |",
-            "",
-            f"The capstone (`{CAPSTONE}`) trains nothing of its own: it reads the nine chapters' reports. With "
-            f"their results in the cache it takes {capstone:.1f} s; on an empty cache it costs what the chapters "
-            "cost together.",
-        ]
+        chapters, capstone = chapter_times(args.repeats, topics)
+        results_file = ROOT / "benchmarks" / "RESULTS.md"
+        old_results = results_file.read_text() if results_file.exists() else ""
+        sections[CHAPTERS_HEADING] = chapters_section(old_results, chapters, capstone, args.repeats, today)
     if "book" in only:
         book = book_times(book_repeats)
         ratio = book["parallel, cold"] / book["serial, cold"]
