@@ -104,9 +104,17 @@ def test_reproduce_margin_features_writes_the_issue_keys(tmp_path):
     for group in ("S3", "S4"):
         assert {"frac_single_irrep", "margin", "margin_theory"} <= set(report["groups"][group])
     assert report["lookup_table"]["accuracy"] == 1.0
-    assert {"frac_single_freq", "mean_top_share"} <= set(report["relu"])
+    assert {"frac_single_freq", "mean_top_share", "phase_error_median", "phase_error_max"} <= set(report["relu"])
     penalties = [row["regularisation"] for row in report["penalty_sweep"]]
     assert penalties == sorted(penalties, reverse=True)
+    assert set(report["certificates"]) == {"modular", "parity", "S3", "S4"}
+    for row in report["certificates"].values():
+        assert {"theory", "constructed", "trained"} <= set(row)
+    for group in ("S3", "S4"):
+        assert {"norm_shares", "theory_shares", "margin_ratio"} <= set(report["groups"][group])
+    assert "margin_ratio_before_continuation" in report["groups"]["S4"]
+    assert "frequency_norm_spread" in modular and "balance" in report["parity"]
+    assert len(report["seeds"]["modular-addition"]["margin_ratio"]) == 3
 
 
 def test_reproduce_variable_creation_writes_the_issue_keys(tmp_path):

@@ -118,7 +118,8 @@ CHALLENGES = (
     Challenge("2.4", SCIENCE, "Qualitative Understanding of Reasoning Capabilities Is Lacking", "challenge-reasoning", (
         Link("margin-features",
              "Margin maximisation predicts how a network adds modulo {p}: {single_frequency:.0%} of its neurons "
-             "use one Fourier frequency and its margin reaches {margin_ratio:.1%} of the theory's maximum; on "
+             "use one Fourier frequency and its margin reaches {margin_ratio:.1%} of the theory's maximum (mean "
+             "over {margin_seeds} seeds); on "
              "S4, {single_irrep:.0%} of neurons use one irreducible representation."),
         Link("increasing-complexity",
              "Early in training a linear classifier accounts for at least {early_ratio:.0%} of what the network "
@@ -276,7 +277,9 @@ def _margin_features(report: dict) -> dict:
     modular = report["modular_addition"]
     story = modular["story"]
     return {"p": modular["p"], "single_frequency": modular["frac_single_freq"],
-            "margin_ratio": modular["margin_ratio"], "single_irrep": report["groups"]["S4"]["frac_single_irrep"],
+            "margin_ratio": report["seeds"]["modular-addition"]["margin_ratio_interval"]["mean"],
+            "margin_seeds": len(report["seeds"]["modular-addition"]["seeds"]),
+            "single_irrep": report["groups"]["S4"]["frac_single_irrep"],
             "accurate_step": story["first_perfect_accuracy"]["step"],
             "features_step": story["features_formed"]["step"],
             "lookup_single_frequency": report["lookup_table"]["frac_single_freq"]}
