@@ -253,3 +253,10 @@ def test_group_composition_table_is_a_group():
 def test_bad_settings_name_the_parameter(changes, named):
     with pytest.raises(ValueError, match=named):
         mf.Config(**changes)
+
+
+def test_full_scale_adds_the_papers_s5_run():
+    assert "S5" in mf.runs_for("full") and "S5" not in mf.runs_for("book")
+    config = mf.config_for("full", "S5")
+    assert (config.task, config.width) == ("S5", 2000)
+    assert [c["dimension"] for c in mf.isotypic_components(5)] == [1, 1, 4, 4, 5, 5, 6]

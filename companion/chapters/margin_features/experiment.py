@@ -125,12 +125,12 @@ SCALES = {
     "book": BOOK,
     "full": _changed(BOOK, S3=dict(width=100, steps=20000, regularisation=1e-6),
                      S4=dict(width=400, steps=30000, regularisation=1e-6), penalties=(1e-3, 1e-4, 1e-5),
-                     S5=dict(width=2000, steps=20000, regularisation=1e-6),
                      **{"S4-continued": dict(width=400, steps=30000, regularisation=1e-6, then_steps=10000,
                                              then_regularisation=1e-7)},
                      **{run: dict(p=71, width=500, steps=10000) for run in ("modular-addition", "relu")},
                      **{"sparse-parity": dict(width=100, steps=30000)}),
 }
+SCALES["full"]["S5"] = dict(width=2000, steps=20000, regularisation=1e-6)  # the paper's width; full scale only
 
 
 def config_for(scale: str | None, run: str, seed: int = 0, **changes) -> Config:
@@ -363,7 +363,7 @@ def features(config: Config, weights: dict, task: dict) -> dict:
 
 
 FEATURE_SHARE = {"modular-addition": "frac_single_freq", "sparse-parity": "frac_norm_on_support",
-                 "S3": "frac_single_irrep", "S4": "frac_single_irrep"}
+                 **{group: "frac_single_irrep" for group in GROUP_DEGREES}}
 
 
 # ----------------------------------------------------------------------------- the theory's margins
