@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The book's notebooks run without progress bars (they would be widgets in the page).
 export COMPANION_PROGRESS := 0
 
-.PHONY: book test venv clean lint student-notebooks
+.PHONY: book test venv clean student-notebooks
 
 venv: $(STAMP)
 
