@@ -27,6 +27,14 @@ def test_reproduce_writes_the_metrics_the_issue_names(tmp_path):
     assert len(report["steps"]) == len(report["kl_model"]) == len(report["kl_to_bigram"])
     assert report["baselines"]["bigram"] < report["baselines"]["unigram"] < report["baselines"]["uniform"]
     assert report["transition_step"] in report["steps"]
+    prior = report["prior_experiment"]
+    assert {"settings", "seeds", "halfway_step", "paired_difference", "verdict"} <= set(prior)
+    assert set(prior["halfway_step"]) == {"dirichlet", "doubly-stochastic"}
+    assert prior["verdict"] in ("earlier", "later", "not separated")
+    assert len(report["main_runs"]) >= 2
+    for run in report["main_runs"]:
+        assert {"final_gap_to_bigram", "final_previous_token_score", "head_rise"} <= set(run)
+        assert set(run["head_rise"]) == {"layer1", "layer2"}
 
 
 def test_student_notebooks_drop_solutions(tmp_path):

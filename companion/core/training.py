@@ -29,6 +29,7 @@ def train(
     description: str = "training",
     stop: Callable[[dict], bool] | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    clip_grad_norm: float | None = None,
 ) -> dict[str, list]:
     """Train for `steps` steps and evaluate at each step in `eval_steps` (step 0 is before training).
 
@@ -36,7 +37,8 @@ def train(
     ``evaluate(step)`` returns a dict of numbers and tensors: numbers become lists in the returned
     history, tensors are stacked along a new first axis (snapshots for scrubbing through training).
     ``stop(measured)``, when given, is asked after each evaluation whether training can end early.
-    ``scheduler``, when given, is stepped after every optimizer step.
+    ``scheduler``, when given, is stepped after every optimizer step. ``clip_grad_norm``, when given,
+    rescales the gradients so that their joint norm is at most that before each step.
     """
     wanted = set(eval_steps)
     history: dict[str, list] = {"step": []}
@@ -57,6 +59,8 @@ def train(
     for step in tqdm(range(1, steps + 1), desc=description, disable=not progress_enabled()):
         optimizer.zero_grad(set_to_none=True)
         loss(model, *batch(step)).backward()
+        if clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()

@@ -48,16 +48,20 @@ def test_unigram_counts_are_not_a_bigram_predictor(capsys):
 
 def test_plateau_check_uses_the_measured_plateau(capsys):
     result = ih.run(ih.config_for("test"))
-    base = result.metrics["baselines"]
-    assert ih.check_plateau_height(base["unigram"] + 0.005, result)
+    metrics = result.metrics
+    base = metrics["baselines"]
+    on_plateau = [metrics["kl_model"][metrics["step"].index(s)] for s in ih.phase_checks(metrics)["plateau_steps"]]
+    plateau = sum(on_plateau) / len(on_plateau)
+    assert ih.check_plateau_height(plateau + 0.015, result)
+    assert not ih.check_plateau_height(plateau + 0.03, result)  # compared with the plateau, not a baseline
     assert not ih.check_plateau_height(base["bigram"], result)
     assert "bigram strategy's loss" in capsys.readouterr().out
     assert not ih.check_plateau_height("lots", result)
 
 
 def test_prior_question(capsys):
-    ds = ih.run(ih.config_for("test", prior="doubly-stochastic"))
-    assert ih.check_prior_experiment("b", ds)
+    assert ih.check_prior_experiment("b", ih.prior_baselines("doubly-stochastic", "test"))
+    assert not ih.check_prior_experiment("b", ih.prior_baselines("dirichlet", "test"))  # the measurement disagrees
     assert not ih.check_prior_experiment("a")
     assert not ih.check_prior_experiment(Ellipsis)
     assert "must be one of" in capsys.readouterr().out

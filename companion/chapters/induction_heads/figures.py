@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
+import numpy as np
 from matplotlib.patches import Rectangle
 
 from companion.core.cache import Result
@@ -11,7 +12,7 @@ from companion.core.explorer import Explorer, cached_explorer
 from companion.core.live import retrain_panel
 from companion.core.plotting import CYCLE, PALETTE, figure, step_axis
 
-from .experiment import NAME, PRIORS, config_for, phase_checks, run
+from .experiment import NAME, PRIORS, config_for, halfway_step, head_rise, phase_checks, run
 
 
 def plot_training(result: Result, ax=None, cursor: int | None = None, title: str | None = None):
@@ -64,7 +65,7 @@ def plot_head_scores(result: Result, ax=None, cursor: int | None = None):
     step_axis(ax, steps, cursor)
     ax.set_ylim(0, 1)
     ax.set_ylabel("mean attention weight")
-    ax.set_title("The two heads form at the transition")
+    ax.set_title("The two heads' scores over training")
     ax.legend(fontsize=8, loc="upper left")
     return ax.figure
 
@@ -100,20 +101,66 @@ def plot_attention(result: Result, snapshot: int = -1, axes=None, positions: int
     return axes[0].figure
 
 
-def plot_prior_experiment(results: dict[str, Result]):
-    """KL(true||model) over training for each prior, relative to its own bigram baseline."""
+def plot_training_over_seeds(results: list[Result]):
+    """KL(true || model) for every seed of the main run: the median as a line, the range as a band."""
     fig, ax = figure()
-    for colour, (prior, result) in zip(CYCLE, results.items()):
-        m = result.metrics
-        gap = [v - m["baselines"]["bigram"] for v in m["kl_model"]]
-        ax.plot([s + 1 for s in m["step"]], gap, color=colour, lw=2, label=f"trained on {prior}")
-        ax.axhline(m["baselines"]["unigram"] - m["baselines"]["bigram"], color=colour, ls="--", lw=1,
-                   label=f"{prior}: unigram strategy")
-        if m["transition_step"] is not None:
-            ax.axvline(m["transition_step"] + 1, color=colour, ls=":", lw=1)
-    step_axis(ax, [])
-    ax.set_ylabel("KL(true || model) − bigram baseline [nats]")
-    ax.set_title("Does a useful unigram solution delay the bigram one?")
+    m = results[0].metrics
+    steps = [s + 1 for s in m["step"]]
+    curves = np.array([r.metrics["kl_model"] for r in results])
+    ax.fill_between(steps, curves.min(0), curves.max(0), color=PALETTE["black"], alpha=0.2, lw=0)
+    ax.plot(steps, np.median(curves, 0), color=PALETTE["black"], lw=2, label=f"model (median of {len(results)} seeds)")
+    for name, colour in (("uniform", PALETTE["sky"]), ("unigram", PALETTE["orange"]), ("bigram", PALETTE["green"])):
+        ax.axhline(m["baselines"][name], color=colour, ls="--", label=f"{name} strategy")
+    step_axis(ax, steps)
+    ax.set_ylabel("KL(true next token || model) [nats]")
+    ax.set_title("The main run over seeds (line: median; band: range)")
+    ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(0.0, 0.1))
+    return fig
+
+
+def plot_head_scores_over_seeds(results: list[Result]):
+    """Both head scores for every seed of the main run (median line, range band), with each seed's steps
+    at 25% and 75% of each score's rise marked below."""
+    fig, ax = figure(width=8.0, height=4.2)
+    steps = [s + 1 for s in results[0].metrics["step"]]
+    for key, colour, label in (("previous_token_score", PALETTE["blue"], "layer 1: previous token"),
+                               ("induction_score", PALETTE["purple"], "layer 2: tokens that followed x_t")):
+        curves = np.array([r.metrics[key] for r in results])
+        ax.fill_between(steps, curves.min(0), curves.max(0), color=colour, alpha=0.2, lw=0)
+        ax.plot(steps, np.median(curves, 0), color=colour, lw=2, label=f"{label} (median of {len(results)} seeds)")
+        for r in results:
+            quarter, three_quarters = head_rise(r.metrics[key], r.metrics["step"])
+            if quarter is not None:
+                ax.plot([quarter + 1, three_quarters + 1], [0.02 if key == "previous_token_score" else 0.06] * 2,
+                        color=colour, lw=4, alpha=0.5, solid_capstyle="butt")
+    step_axis(ax, steps)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("mean attention weight")
+    ax.set_title("The heads over seeds; bars: from 25% to 75% of each seed's rise")
+    ax.legend(fontsize=8, loc="upper left")
+    return fig
+
+
+def plot_prior_experiment(priors: dict[str, list[Result]]):
+    """Every run of the prior experiment on the same Dirichlet test set: the loss above the bigram
+    strategy's, one thin line per seed, with the level halfway from the unigram strategy to the bigram one
+    and each run's halfway step."""
+    fig, ax = figure(width=8.0, height=4.2)
+    first = priors["dirichlet"][0].metrics
+    bigram, unigram = first["baselines"]["bigram"], first["baselines"]["unigram"]
+    for colour, (prior, runs) in zip(CYCLE, priors.items()):
+        for i, result in enumerate(runs):
+            m = result.metrics
+            ax.plot(m["step"], [v - bigram for v in m["kl_model"]], color=colour, lw=1, alpha=0.8,
+                    label=f"trained on {prior}" if i == 0 else None)
+            halfway = halfway_step(m)
+            if halfway is not None:
+                ax.plot([halfway], [(unigram - bigram) / 2], "o", color=colour, ms=4)
+    ax.axhline(unigram - bigram, color=PALETTE["orange"], ls="--", lw=1, label="unigram strategy")
+    ax.axhline((unigram - bigram) / 2, color="grey", ls=":", lw=1, label="halfway (dots: each run)")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("KL(true || model) − bigram strategy's [nats]")
+    ax.set_title("Both priors measured on the same Dirichlet test set")
     ax.legend(fontsize=8)
     return fig
 
