@@ -303,14 +303,23 @@ def build_optimiser(model: Transformer, config: Config, device: torch.device) ->
     """AdamW, fused (one kernel for all parameters: a fifth of the default's time, the same update to float
     rounding). The paper's trainer (minGPT's) decays only the matrices of linear layers, not embeddings,
     position biases or layer norms, and uses betas (0.9, 0.95)."""
-    fused = device.type in ("cpu", "cuda")
     if config.optimiser == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
+        return _adamw(model.parameters(), device, lr=config.lr, weight_decay=config.weight_decay)
     matrices = [m.weight for m in model.modules() if isinstance(m, torch.nn.Linear)]
     chosen = {id(p) for p in matrices}
     others = [p for p in model.parameters() if id(p) not in chosen]
     groups = [{"params": matrices, "weight_decay": config.weight_decay}, {"params": others, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.95), fused=fused)
+    return _adamw(groups, device, lr=config.lr, betas=(0.9, 0.95))
+
+
+def _adamw(params, device: torch.device, **options) -> torch.optim.AdamW:
+    params = list(params)
+    if device.type in ("cpu", "cuda"):
+        try:
+            return torch.optim.AdamW(params, fused=True, **options)
+        except RuntimeError:  # torch before 2.4 fuses AdamW on CUDA only
+            pass
+    return torch.optim.AdamW(params, **options)
 
 
 def evaluation_steps(config: Config) -> list[int]:
