@@ -72,3 +72,13 @@ def step_axis(ax, x, cursor: int | None = None) -> None:
         ax.axvline(x[cursor], color=PALETTE["vermillion"], lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("training step + 1 (log scale)")
+
+
+def seed_band(ax, steps, curves, colour, label):
+    """Curves of several seeds on one axis: the median as a line, the lowest to the highest as a band."""
+    import numpy as np
+
+    curves = np.asarray(curves)
+    ax.fill_between(steps, curves.min(0), curves.max(0), color=colour, alpha=0.2, lw=0)
+    ax.plot(steps, np.median(curves, 0), color=colour, lw=2, label=label)
+

@@ -366,14 +366,19 @@ def run_many(configs: list[Config], n_jobs: int = 2) -> list[Result]:
 
 # ----------------------------------------------------------------------------- the claims, measured
 
+def early_evaluations(metrics: dict, floor: float = 0.1) -> list[int]:
+    """The evaluations where F is no more accurate than L and I(F;Y) is at least `floor` x I(L;Y)."""
+    return [i for i, (information, accuracy) in enumerate(zip(metrics["I_FY"], metrics["acc_F"]))
+            if accuracy <= metrics["acc_L"] and information >= floor * metrics["I_LY"]]
+
+
 def explained_early(metrics: dict, floor: float = 0.1) -> dict:
     """mu / I(F;Y) at every evaluation where F is no more accurate than L.
 
     Evaluations where I(F;Y) is below `floor` x I(L;Y) are left out: there F knows almost nothing,
     and a ratio of two numbers near zero says nothing.
     """
-    ratios = [m / i for m, i, a in zip(metrics["mu"], metrics["I_FY"], metrics["acc_F"])
-              if a <= metrics["acc_L"] and i >= floor * metrics["I_LY"]]
+    ratios = [metrics["mu"][i] / metrics["I_FY"][i] for i in early_evaluations(metrics, floor)]
     return {"ratios": ratios, "min_ratio": min(ratios, default=None), "evaluations": len(ratios),
             "holds": bool(ratios) and min(ratios) >= EXPLAINED_SHARE}
 
@@ -416,8 +421,7 @@ def early_comparison(metrics: dict) -> dict:
     the network's accuracy over the evaluations where it has a match (None with no match); `margin`:
     the median over evaluations of the network's ratio minus the highest matched null's.
     """
-    keep = [i for i, (i_fy, a) in enumerate(zip(metrics["I_FY"], metrics["acc_F"]))
-            if a <= metrics["acc_L"] and i_fy >= 0.1 * metrics["I_LY"]]
+    keep = early_evaluations(metrics)
     ratios = {i: metrics["mu"][i] / metrics["I_FY"][i] for i in keep}
     nulls, margins = {}, []
     for family in NULLS:

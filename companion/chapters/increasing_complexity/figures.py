@@ -11,9 +11,9 @@ from matplotlib.gridspec import GridSpec
 from companion.core.cache import Result
 from companion.core.explorer import Explorer, cached_explorer
 from companion.core.live import retrain_panel
-from companion.core.plotting import CYCLE, PALETTE, figure, step_axis, use_style
+from companion.core.plotting import CYCLE, PALETTE, figure, seed_band, step_axis, use_style
 
-from .experiment import NAME, boundary_curve, config_for, run
+from .experiment import NAME, boundary_curve, config_for, early_evaluations, run
 
 
 def plot_information(result: Result, ax=None, cursor: int | None = None, title: str | None = None):
@@ -35,13 +35,6 @@ def plot_information(result: Result, ax=None, cursor: int | None = None, title: 
     return ax.figure
 
 
-def _band(ax, steps, curves, colour, label):
-    """The median over seeds as a line, the lowest to the highest seed as a band."""
-    curves = np.asarray(curves)
-    ax.fill_between(steps, curves.min(0), curves.max(0), color=colour, alpha=0.2, lw=0)
-    ax.plot(steps, np.median(curves, 0), color=colour, lw=2, label=label)
-
-
 def plot_information_over_seeds(results: list[Result], ax=None, title: str | None = None):
     """I(F;Y), mu and I(F;Y|L) over training for every seed: the median as a line, the range as a band."""
     first = results[0].metrics
@@ -50,7 +43,7 @@ def plot_information_over_seeds(results: list[Result], ax=None, title: str | Non
     steps = [s + 1 for s in first["step"]]
     for key, colour, label in (("I_FY", PALETTE["black"], "I(F;Y)"), ("mu", PALETTE["blue"], "mu"),
                                ("I_FY_given_L", PALETTE["orange"], "I(F;Y|L)")):
-        _band(ax, steps, [r.metrics[key] for r in results], colour, label)
+        seed_band(ax, steps, [r.metrics[key] for r in results], colour, label)
     ax.axhline(np.median([r.metrics["I_LY"] for r in results]), color=PALETTE["blue"], ls="--", lw=1,
                label="I(L;Y), median")
     step_axis(ax, steps)
@@ -76,8 +69,7 @@ def plot_nulls(results: list[Result], ax=None):
                 marker=marker, ms=3, lw=0.8 if marker else 1.5, ls="-" if marker else "--", label=labels[family])
     for i, result in enumerate(results):
         m = result.metrics
-        keep = [j for j, (i_fy, a) in enumerate(zip(m["I_FY"], m["acc_F"]))
-                if a <= m["acc_L"] and i_fy >= 0.1 * m["I_LY"]]
+        keep = early_evaluations(m)
         ax.scatter([m["acc_F"][j] for j in keep], [m["mu"][j] / m["I_FY"][j] for j in keep], s=14,
                    color=PALETTE["black"], zorder=3, label="network, early evaluations (all seeds)" if i == 0 else None)
     ax.axvline(first["acc_L"], color=PALETTE["blue"], ls=":", lw=1, label="accuracy of L")
@@ -96,8 +88,8 @@ def plot_noise(noise: dict[float, list[Result]], clean: list[Result]):
     steps = [s + 1 for s in clean[0].metrics["step"]]
     colours = [PALETTE["blue"], PALETTE["orange"], PALETTE["vermillion"]]
     for colour, (rate, results) in zip(colours, [(0.0, clean), *noise.items()]):
-        _band(left, steps, [r.metrics["mu"] for r in results], colour, f"{rate:.0%} flipped")
-        _band(right, steps, [r.metrics["train_acc"] for r in results], colour, f"{rate:.0%} flipped")
+        seed_band(left, steps, [r.metrics["mu"] for r in results], colour, f"{rate:.0%} flipped")
+        seed_band(right, steps, [r.metrics["train_acc"] for r in results], colour, f"{rate:.0%} flipped")
     for ax, label in ((left, "mu (bits, held-out)"), (right, "accuracy on the training labels")):
         step_axis(ax, steps)
         ax.set_ylabel(label)

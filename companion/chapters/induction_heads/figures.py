@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import numpy as np
 from matplotlib.patches import Rectangle
 
 from companion.core.cache import Result
 from companion.core.explorer import Explorer, cached_explorer
 from companion.core.live import retrain_panel
-from companion.core.plotting import CYCLE, PALETTE, figure, step_axis
+from companion.core.plotting import CYCLE, PALETTE, figure, seed_band, step_axis
 
 from .experiment import NAME, PRIORS, config_for, halfway_step, head_rise, phase_checks, run
 
@@ -106,9 +105,8 @@ def plot_training_over_seeds(results: list[Result]):
     fig, ax = figure()
     m = results[0].metrics
     steps = [s + 1 for s in m["step"]]
-    curves = np.array([r.metrics["kl_model"] for r in results])
-    ax.fill_between(steps, curves.min(0), curves.max(0), color=PALETTE["black"], alpha=0.2, lw=0)
-    ax.plot(steps, np.median(curves, 0), color=PALETTE["black"], lw=2, label=f"model (median of {len(results)} seeds)")
+    seed_band(ax, steps, [r.metrics["kl_model"] for r in results], PALETTE["black"],
+              f"model (median of {len(results)} seeds)")
     for name, colour in (("uniform", PALETTE["sky"]), ("unigram", PALETTE["orange"]), ("bigram", PALETTE["green"])):
         ax.axhline(m["baselines"][name], color=colour, ls="--", label=f"{name} strategy")
     step_axis(ax, steps)
@@ -125,9 +123,7 @@ def plot_head_scores_over_seeds(results: list[Result]):
     steps = [s + 1 for s in results[0].metrics["step"]]
     for key, colour, label in (("previous_token_score", PALETTE["blue"], "layer 1: previous token"),
                                ("induction_score", PALETTE["purple"], "layer 2: tokens that followed x_t")):
-        curves = np.array([r.metrics[key] for r in results])
-        ax.fill_between(steps, curves.min(0), curves.max(0), color=colour, alpha=0.2, lw=0)
-        ax.plot(steps, np.median(curves, 0), color=colour, lw=2, label=f"{label} (median of {len(results)} seeds)")
+        seed_band(ax, steps, [r.metrics[key] for r in results], colour, f"{label} (median of {len(results)} seeds)")
         for r in results:
             quarter, three_quarters = head_rise(r.metrics[key], r.metrics["step"])
             if quarter is not None:
