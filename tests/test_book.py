@@ -14,7 +14,8 @@ from conftest import ROOT
 from companion import alignment_challenges, topics
 from companion.core import notebooks
 
-pytestmark = pytest.mark.slow
+# one worker builds the book and checks every page of it (pytest -n: the fixtures are module-wide)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CAPSTONE = alignment_challenges.NAME
 

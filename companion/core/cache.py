@@ -12,6 +12,9 @@ one asked for, warns and recomputes. Tensors are read with safetensors, never wi
 entry cannot run code, and they are copied into memory, so nothing done to the file later can reach
 a live process.
 
+Two processes that ask for one missing entry compute it once: the first holds the entry's lock (a
+file in the root's ``.locks`` folder) while it computes, the second waits and then reads the entry.
+
 The root carries a marker file, written when the cache creates the root (or adopts one that holds
 nothing but cache entries). Clearing refuses a root without it and deletes only experiment folders,
 so pointing ``COMPANION_CACHE`` at a folder of one's own can never cost its files.
@@ -34,6 +37,7 @@ from pathlib import Path
 
 import platformdirs
 import torch
+from filelock import FileLock
 from safetensors.torch import load, save_file
 
 from .config import InputError
@@ -43,6 +47,7 @@ MANIFEST = "manifest.json"
 FILES = ("metrics.json", "arrays.safetensors")
 MARKER = ".companion-cache"
 STAGING = ".tmp-"
+LOCKS = ".locks"
 STALE_STAGING_SECONDS = 3600
 EXPERIMENT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*\Z")
 ENTRY_KEY = re.compile(r"[0-9a-f]{20}\Z")
@@ -98,6 +103,12 @@ def _is_experiment_folder(path: Path) -> bool:
                for child in path.iterdir())
 
 
+def _is_lock_folder(path: Path) -> bool:
+    """The folder of the entries' lock files, as `cached` makes it."""
+    return (path.name == LOCKS and path.is_dir() and not path.is_symlink()
+            and all(child.suffix == ".lock" and child.is_file() for child in path.iterdir()))
+
+
 def prepare_root() -> Path:
     """The cache root, created (with its marker) when missing and checked writable; an ``InputError``
     naming ``COMPANION_CACHE`` and the path when it cannot be used. Called before any compute."""
@@ -107,7 +118,8 @@ def prepare_root() -> Path:
     try:
         root.mkdir(parents=True, exist_ok=True)
         marker = root / MARKER
-        if not marker.exists() and all(_is_experiment_folder(child) for child in root.iterdir()):
+        if not marker.exists() and all(_is_experiment_folder(child) or _is_lock_folder(child)
+                                       for child in root.iterdir()):
             marker.write_text("The result cache of the companion package: `python -m companion cache clear` "
                               "empties it.\n")
         with tempfile.TemporaryFile(dir=root):
@@ -120,25 +132,48 @@ def prepare_root() -> Path:
 
 def cached(name: str, version: int, config, compute: Callable[[], Result],
            use_cache: bool = True) -> Result:
-    """Return the cached result for (name, version, config), computing and storing it if needed."""
+    """Return the cached result for (name, version, config), computing and storing it if needed.
+
+    One process computes an entry; another that asks for it meanwhile (a second test worker, the
+    capstone beside a chapter) waits on the entry's lock and then reads what the first stored."""
+    if not use_cache:
+        return compute()
     path = entry_path(name, version, config)
-    if use_cache and path.exists():
-        try:
-            result = _read(path, name, version, config)
-            result.from_cache = True
-            return result
-        except Exception as err:  # any defect in an entry means: recompute it
-            warnings.warn(
-                f"cache entry {path} is unreadable ({type(err).__name__}: {err}); recomputing",
-                CacheCorruptionWarning,
-                stacklevel=2,
-            )
-            shutil.rmtree(path, ignore_errors=True)
-    if use_cache:
-        prepare_root()  # a cache that cannot be written fails now, not after the compute
-    result = compute()
-    if use_cache:
-        _store(path, result, name, version, config)
+    result = _load(path, name, version, config)
+    if result is not None:
+        return result
+    prepare_root()  # a cache that cannot be written fails now, not after the compute
+    with _entry_lock(path):
+        result = _load(path, name, version, config)
+        if result is None:
+            result = compute()
+            _store(path, result, name, version, config)
+    return result
+
+
+def _entry_lock(path: Path) -> FileLock:
+    """The lock of the entry at `path`: a file in the root's lock folder, which is no experiment folder,
+    so `cache clear` and `cache info` pass it by. The operating system releases it if its holder dies."""
+    locks = cache_root() / LOCKS
+    locks.mkdir(exist_ok=True)
+    return FileLock(locks / f"{path.parent.name}-{path.name}.lock")
+
+
+def _load(path: Path, name: str, version: int, config) -> Result | None:
+    """The entry at `path`, or None where there is none; a damaged entry is removed with a warning."""
+    if not path.exists():
+        return None
+    try:
+        result = _read(path, name, version, config)
+    except Exception as err:  # any defect in an entry means: recompute it
+        warnings.warn(
+            f"cache entry {path} is unreadable ({type(err).__name__}: {err}); recomputing",
+            CacheCorruptionWarning,
+            stacklevel=3,
+        )
+        shutil.rmtree(path, ignore_errors=True)
+        return None
+    result.from_cache = True
     return result
 
 

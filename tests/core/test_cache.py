@@ -238,3 +238,37 @@ def test_a_writer_whose_staging_vanishes_still_returns_its_result(private_cache,
     vanish[0] = 1  # once: the retry stores it
     assert cache.cached("toy", 1, Toy(), compute).metrics["calls"] == 2
     assert cache.cached("toy", 1, Toy(), compute).from_cache
+
+
+SLOW_COMPUTE = """
+import sys, time
+from pathlib import Path
+from dataclasses import dataclass
+from companion.core import cache
+
+@dataclass(frozen=True)
+class Toy:
+    size: int = 3
+    seed: int = 0
+
+def compute():
+    with open(sys.argv[1], "a") as calls:
+        calls.write("computed\\n")
+    time.sleep(2)
+    return cache.Result(metrics={"value": 7})
+
+print(cache.cached("toy", 1, Toy(), compute).metrics["value"])
+"""
+
+
+def test_two_processes_asking_for_one_entry_compute_it_once(private_cache, tmp_path):
+    """The second waits on the entry's lock and reads what the first stored (two test workers, or the
+    capstone beside a chapter, never both pay for one result)."""
+    calls = tmp_path / "calls.txt"
+    env = {**os.environ, "COMPANION_CACHE": str(private_cache)}
+    workers = [subprocess.Popen([sys.executable, "-c", SLOW_COMPUTE, str(calls)], env=env, stdout=subprocess.PIPE,
+                                text=True) for _ in range(2)]
+    outputs = [worker.communicate(timeout=120)[0].strip() for worker in workers]
+    assert outputs == ["7", "7"] and all(worker.returncode == 0 for worker in workers)
+    assert calls.read_text() == "computed\n"
+    assert cache.cache_info()["experiments"] == {"toy": {"entries": 1, "bytes": ANY, "staging": 0}}
