@@ -71,7 +71,12 @@ def test_reproduce_hidden_progress_writes_runs_control_and_scaling(tmp_path):
     assert len(run["steps"]) == len(run["loss"]) == len(run["support_weight_share"])
     assert [r["seed"] for r in report["runs"]] == list(range(len(report["runs"])))
     assert {"steps", "support_weight_share"} <= set(report["control"])
-    assert all({"n", "k", "median_t_c", "seeds"} <= set(row) for row in report["scaling"])
+    assert all({"n", "k", "median_t_c", "seeds"} <= set(row) for row in report["scaling_rows"])
+    assert {"gap_over_training", "scaling", "scaling_exponents", "sq_reference", "sq_limit_form", "t_c_cv",
+            "spread_sources"} <= set(report)
+    assert {row["n"] for row in report["scaling_rows"]} == {int(n) for n in report["scaling"]["3"]}
+    assert {"n", "k", "steps", "support_share", "control_share", "t_c"} <= set(report["gap_over_training"])
+    assert {"init", "data_order"} <= set(report["spread_sources"])
 
 
 def test_reproduce_pareto_frontiers_writes_grid_lottery_and_tabular(tmp_path):

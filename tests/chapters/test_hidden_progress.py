@@ -42,13 +42,80 @@ def test_the_random_label_control_learns_nothing(runs):
     assert shares.max() < 1.3 * 3 / 30 and shares.min() > 0.75 * 3 / 30
 
 
-def test_median_time_grows_with_n_at_fixed_k(runs):
+def test_median_time_grows_with_n_and_is_ordered_by_k(runs):
+    """With PyTorch's default init (the sign init made k = 3 start with k = 4's gap), k = 4 is slower
+    than k = 3 at every n, and its exponent is larger."""
     rows = hp.scaling_table(runs["scaling"])
-    for k in (3, 4):
-        medians = [row["median_t_c"] for row in sorted(rows, key=lambda r: r["n"]) if row["k"] == k]
-        assert None not in medians and medians == sorted(medians) and medians[-1] > 2 * medians[0]
+    assert {result.metrics["config"]["init"] for result in runs["scaling"]} == {"uniform"}
+    medians = {k: [row["median_t_c"] for row in sorted(rows, key=lambda r: r["n"]) if row["k"] == k] for k in (3, 4)}
+    for times in medians.values():
+        assert None not in times and times == sorted(times) and times[-1] > 2 * times[0]
+    assert all(slow > fast for slow, fast in zip(medians[4], medians[3]))
     slopes = hp.scaling_exponents(rows)
-    assert slopes[4] > 1.0
+    assert slopes[4] > slopes[3] > 0.5
+
+
+def test_the_sq_reference_is_samples_over_n_to_the_k():
+    rows = [{"n": 10, "k": 3, "median_t_c": 500.0}, {"n": 20, "k": 3, "median_t_c": None}]
+    assert hp.sq_reference(rows, batch_size=32) == {3: {10: 32 * 500 / 1000}}
+
+
+def test_the_gap_is_amplified_under_the_flat_loss_and_not_in_the_control(runs):
+    gap = hp.gap_over_training(runs["gap"], runs["gap_control"])
+    assert gap["amplified"] >= 3 and len(gap["seeds"]) == 4
+    for seed in gap["seeds"]:
+        assert seed["growth"] > 1.03 and 0.95 < seed["control_max_growth"] < 1.05
+    for loss in gap["loss"]:  # "before the fall": the loss there is still on its plateau
+        assert loss[0] > 0.95
+    assert all(max(curve) > 0.95 for curve in gap["control_loss"]) and all(min(c) > 0.9 for c in gap["control_loss"])
+
+
+def test_population_measures_match_a_direct_enumeration():
+    config = hp.Config(n=8, k=3, width=5, replicates=2, init="uniform", seed=4)
+    generators = hp.replicate_generators(config)
+    supports = torch.stack([parity.random_support(8, 3, g) for g in generators])
+    model = EnsembleMLP(2, 8, 5, init="uniform", generators=generators)
+    x = parity.all_inputs(8)
+    y = torch.stack([parity.parity(x, s) for s in supports])
+    measured = hp.population_measures(model, x, y, hp.support_mask(supports, 8), chunk=100)
+    for r in range(2):
+        active = (x @ model.hidden[r].detach().T + model.hidden_bias[r].detach() > 0).double()  # (2^n, width)
+        c = torch.einsum("b,bw,bn->wn", y[r].double(), active, x.double()) / len(x)
+        on = torch.zeros(8, dtype=torch.bool)
+        on[supports[r]] = True
+        assert measured["relevant"][r] == pytest.approx(float(c[:, on].abs().mean()))
+        assert measured["irrelevant"][r] == pytest.approx(float(c[:, ~on].abs().mean()))
+        assert measured["support_share"][r] == pytest.approx(float(c[:, on].pow(2).sum() / c.pow(2).sum()))
+        hinge = torch.clamp(1 - y[r] * model(x.expand(2, -1, -1))[r, :, 0].detach(), min=0).mean()
+        assert measured["loss"][r] == pytest.approx(float(hinge), rel=1e-5)
+
+
+def test_spread_sources_finds_the_factor_that_varies():
+    rng = torch.Generator().manual_seed(0)
+    by_init = (torch.tensor([300.0, 900.0, 2700.0])[:, None] * torch.ones(3, 4)).flatten()
+    by_order = (torch.tensor([300.0, 900.0, 2700.0, 400.0])[None, :] * torch.ones(3, 4)).flatten()
+    noise = 1 + 0.01 * torch.rand(12, generator=rng)
+    assert hp.spread_sources((by_init * noise).tolist(), data_seeds=4, cap=10**5)["init"] > 0.95
+    assert hp.spread_sources((by_order * noise).tolist(), data_seeds=4, cap=10**5)["data_order"] > 0.95
+    censored = hp.spread_sources([100, None, 100, 100], data_seeds=2, cap=5000)
+    assert censored["censored"] == 1
+
+
+def test_a_memoryless_search_has_a_coefficient_of_variation_near_one():
+    geometric = torch.distributions.Geometric(probs=torch.tensor(1e-3)).sample((4000,)).add(1).tolist()
+    assert hp.coefficient_of_variation(geometric) == pytest.approx(1.0, abs=0.06)
+    assert hp.coefficient_of_variation([1000, 1100, 900]) < 0.2
+
+
+def test_the_crossed_grid_shares_inits_along_rows_and_data_along_columns():
+    config = hp.crossed_config("test")
+    assert config.init_seeds()[:5] == [0, 0, 0, 0, 1] and config.data_order_seeds()[:5] == [0, 1, 2, 3, 0]
+    inits = hp.replicate_generators(config)
+    model = EnsembleMLP(config.replicates, config.n, 4, init="uniform", generators=inits)
+    assert torch.equal(model.hidden[0], model.hidden[1]) and not torch.equal(model.hidden[0], model.hidden[4])
+    data = hp.data_generators(config, hp.replicate_generators(config))
+    draws = [torch.rand(3, generator=g) for g in data]
+    assert torch.equal(draws[0], draws[4]) and not torch.equal(draws[0], draws[1])
 
 
 def test_width_narrows_the_spread_more_than_it_moves_the_median(runs):
@@ -62,6 +129,24 @@ def test_width_narrows_the_spread_more_than_it_moves_the_median(runs):
 def test_threshold_fourier_matches_enumeration(n, degree):
     exact = parity.fourier_coefficient(lambda x: (x.sum(-1) > 0).float(), n, list(range(degree)))
     assert parity.threshold_fourier(n, degree) == pytest.approx(exact, abs=1e-12)
+
+
+@pytest.mark.parametrize("n", [10, 12, 14, 16])
+@pytest.mark.parametrize("k", [3, 4])
+def test_closed_form_gradient_matches_exact_enumeration(n, k):
+    """Exact over all 2^n inputs, so a closed form that returned 0 off the support would fail here
+    (Monte Carlo cannot resolve that coefficient at large n)."""
+    generator = torch.Generator().manual_seed(n + k)
+    w = parity.random_signs((n,), generator)
+    support = parity.random_support(n, k, generator)
+    x = parity.all_inputs(n).double()
+    exact = ((parity.parity(x, support) * (x @ w.double() > 0))[:, None] * x).mean(0) * (w[support].prod() * w)
+    in_support = torch.zeros(n, dtype=torch.bool)
+    in_support[support] = True
+    closed = hp.sign_init_gradient(n, k)
+    assert closed["irrelevant"] != 0
+    assert torch.allclose(exact[in_support], torch.tensor(closed["relevant"]).double(), rtol=1e-9, atol=0)
+    assert torch.allclose(exact[~in_support], torch.tensor(closed["irrelevant"]).double(), rtol=1e-9, atol=0)
 
 
 def test_closed_form_gradient_matches_enumeration_and_monte_carlo():
@@ -144,3 +229,8 @@ def test_the_explorer_draws_the_control_it_is_given(runs):
 def test_the_fourier_check_covers_the_main_runs_n(scale):
     """The chapter reads the Fourier gap at its main run's n (a test-scale notebook once stopped here)."""
     assert hp.SCALES[scale]["n"] in hp.FOURIER_CHECK[scale]["ns"]
+
+
+def test_coefficient_exponents_recover_a_power_law():
+    rows = [{"n": n, "closed_form": {"relevant": -(n ** -1.5), "irrelevant": 3 * n ** -2.5}} for n in (10, 20, 40)]
+    assert hp.coefficient_exponents(rows) == pytest.approx({"relevant": -1.5, "irrelevant": -2.5})

@@ -9,8 +9,11 @@ this module:
 2. what is measured under the flat loss: the share of first-layer weight on the support, beside a
    control run with the same seeds whose labels are random coin flips;
 3. why it grows: the population gradient is larger on the support's coordinates than on the others
-   (the Fourier gap), in closed form at a sign initialisation, checked by Monte Carlo;
-4. how the time to solve, t_c, grows with n and k, and how width changes its median and its spread.
+   (the Fourier gap), in closed form at a sign initialisation, checked by Monte Carlo, and measured
+   exactly over training at a small n, where it grows under the flat loss and not in the control;
+4. how the time to solve, t_c, grows with n and k (default init), against the statistical-query scale
+   n^k, how concentrated it is (a blind search would have a coefficient of variation near 1), how much
+   of its spread the initialisation and the data order each explain, and what width does to it.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from companion.core.sweeps import run_cached
 from companion.core.training import train
 
 NAME = "hidden-progress"
-VERSION = 3
+VERSION = 4  # 4: default-init scaling runs, the gap over training, the init x data-order grid
 LOSSES = parity.MARGIN_LOSSES
 LABELS = ("parity", "random")
 SOLVED_LOSS = 0.1  # t_c is the first evaluated step with test loss at or below this
@@ -41,6 +44,7 @@ PLATEAU_FRACTION = 0.95  # "the loss starts to fall" when it first goes below th
 # The loss of predicting 0, which knows nothing: any output uncorrelated with the label does at least as
 # badly (Jensen), so a network starts at or a little above this level, pushed up by its random outputs.
 CHANCE_LOSS = {"hinge": 1.0, "square": 1.0, "logistic": math.log(2)}
+POPULATION_MAX_N = 16  # exact expectations enumerate all 2^n inputs
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -66,6 +70,12 @@ class Config:
     labels: str = "parity"  # "random": the control, with labels that carry no signal
     replicates: int = 10
     test_size: int = 2048
+    readout_scale: float = 1.0  # the read-out weights start this many times their init's size
+    # 0: replicate i is seeded seed + i for everything; d > 0: the replicates form an init x data-order
+    # grid, replicate i initialised (and given its support) by seed + i // d and fed the data of seed + i % d
+    data_seeds: int = 0
+    # exact population measures (every input of {-1, +1}^n, so n <= 16) at every multiple of this step
+    population_every: int = 0
     seed: int = 0
 
     def __post_init__(self):
@@ -87,10 +97,30 @@ class Config:
             check_bool(flag, getattr(self, flag))
         check_int("replicates", self.replicates, 1, 1024)
         check_int("test_size", self.test_size, 16, 10**6)
+        check_float("readout_scale", self.readout_scale, 0, 10, low_inclusive=False)
+        check_int("data_seeds", self.data_seeds, 0, self.replicates)
+        if self.data_seeds and self.replicates % self.data_seeds:
+            raise ValueError(f"replicates must be a multiple of data_seeds={self.data_seeds}, got {self.replicates}")
+        check_int("population_every", self.population_every, 0, self.steps)
+        if self.population_every:
+            if self.n > POPULATION_MAX_N:
+                raise ValueError(f"n must be at most {POPULATION_MAX_N} for exact population measures "
+                                 f"(population_every > 0), got {self.n}")
+            if self.population_every % self.eval_every:
+                raise ValueError(f"population_every must be a multiple of eval_every={self.eval_every}, "
+                                 f"got {self.population_every}")
         check_seed("seed", self.seed)
 
     def seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.replicates)]
+
+    def init_seeds(self) -> list[int]:
+        """The seed of each replicate's initialisation, support and test set."""
+        return [self.seed + (i // self.data_seeds if self.data_seeds else i) for i in range(self.replicates)]
+
+    def data_order_seeds(self) -> list[int]:
+        """The seed of each replicate's stream of training batches."""
+        return [self.seed + (i % self.data_seeds if self.data_seeds else i) for i in range(self.replicates)]
 
 
 SCALES = {
@@ -98,12 +128,31 @@ SCALES = {
     "book": dict(n=50, k=3, steps=9000, replicates=10, test_size=2048),
     "full": dict(n=50, k=3, steps=15000, replicates=32, test_size=4096),
 }
+# The Fourier gap over training: n small enough for exact population expectations, PyTorch's default
+# initialisation, and a read-out ten times smaller than its default, so that the hinge starts in its
+# linear regime (outputs of about 0.1, where it equals the correlation loss the theory analyses); a batch
+# of 64 and lr 0.03 keep SGD's noise from pushing the outputs out of it before the support is found.
+GAP = {
+    "test": dict(n=12, k=4, steps=2000, replicates=4, population_every=100),
+    "book": dict(n=16, k=4, steps=4000, replicates=6, population_every=250),
+    "full": dict(n=16, k=4, steps=4000, replicates=16, population_every=100),
+}
+GAP_SETTINGS = dict(init="uniform", readout_scale=0.1, batch_size=64, lr=0.03, eval_every=50, snapshot_every=0,
+                    hidden_measures=False, test_size=512)
 # The scaling and width experiments: runs that stop when every replicate is solved, loss only.
 SCALING = {
     "test": dict(ks=(3, 4), ns=(10, 20, 30), replicates=6, steps=10000),
     "book": dict(ks=(2, 3, 4), ns=(20, 30, 40, 50), replicates=8, steps=30000),
     "full": dict(ks=(2, 3, 4, 5), ns=(20, 30, 40, 50, 60, 80), replicates=16, steps=300000),
 }
+# Where the spread of t_c comes from: an init-seed x data-order-seed grid at one (n, k), default init.
+CROSSED = {
+    "test": dict(n=16, k=3, init_seeds=4, data_seeds=4, steps=10000),
+    "book": dict(n=30, k=3, init_seeds=8, data_seeds=8, steps=30000),
+    "full": dict(n=30, k=3, init_seeds=16, data_seeds=16, steps=100000),
+}
+SQ_LIMIT_FORM = "n^k"  # Omega(n^k) statistical queries, as the paper cites the lower bound
+SCALING_INIT = "uniform"  # PyTorch's default (the sign init's symmetry makes k = 3 start with k = 4's gap)
 WIDTHS = {
     "test": dict(n=20, k=4, widths=(10, 300), replicates=8, steps=10000),
     "book": dict(n=30, k=3, widths=(10, 30, 100, 300), replicates=16, steps=30000),
@@ -132,8 +181,17 @@ def search_config(n: int, k: int, steps: int, replicates: int, seed: int, **over
 # ----------------------------------------------------------------------------- data and loss
 
 def replicate_generators(config: Config, stream: int = 0) -> list[torch.Generator]:
-    """One generator per replicate: stream 0 for initialisation and training data, 1 for the test set."""
-    return [derived_generator(seed, stream) for seed in config.seeds()]
+    """One generator per replicate, from its initialisation seed: stream 0 for the support, the
+    initialisation and (unless ``data_seeds``) the training data, 1 for the test set."""
+    return [derived_generator(seed, stream) for seed in config.init_seeds()]
+
+
+def data_generators(config: Config, init_generators: list[torch.Generator]) -> list[torch.Generator]:
+    """Where each replicate's training batches come from: its own stream 0 after the initialisation
+    (the default), or, in an init x data-order grid, stream 2 of its data-order seed."""
+    if not config.data_seeds:
+        return init_generators
+    return [derived_generator(seed, 2) for seed in config.data_order_seeds()]
 
 
 def draw_batch(config: Config, supports: torch.Tensor, generators: list[torch.Generator], size: int):
@@ -161,19 +219,68 @@ def support_weight_share(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     return (mass * mask).sum(-1) / mass.sum(-1)
 
 
+def population_measures(model: EnsembleMLP, inputs: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                        chunk: int = 4096) -> dict[str, torch.Tensor]:
+    """Exact expectations over every input (`inputs`: all of {-1, +1}^n; `labels`: (R, 2^n) parities of
+    each replicate's support), per replicate.
+
+    The Fourier gap is read from c[i, j] = E[y act'(w_i.x + b_i) x_j]: the first-layer gradient of the
+    correlation loss -y f, which the hinge loss follows while outputs are small, without the read-out
+    weight a_i that scales each neuron's whole row (a_i only says how fast neuron i moves, not where to).
+    Returned: the population hinge loss and the largest |f(x)| (below 1 the hinge is linear
+    everywhere); the mean |c| over support coordinates (``relevant``) and over the others
+    (``irrelevant``), averaged over neurons; and the share of sum c^2 on the support
+    (``support_share``; k/n if the gradient did not favour the support).
+    """
+    replicates, width, n = model.hidden.shape
+    c = torch.zeros(replicates, width, n, dtype=torch.float64)
+    loss = torch.zeros(replicates, dtype=torch.float64)
+    largest = torch.zeros(replicates, dtype=torch.float64)
+    with torch.enable_grad():
+        for start in range(0, len(inputs), chunk):
+            x = inputs[start:start + chunk]
+            y = labels[:, start:start + chunk]
+            pre = (x @ model.hidden.detach().transpose(1, 2)).requires_grad_(True)  # (R, chunk, width)
+            bias = model.hidden_bias.detach()[:, None] if model.hidden_bias is not None else 0.0
+            hidden = model.act(pre + bias)
+            slope, = torch.autograd.grad((y[..., None] * hidden).sum(), pre)  # y act'(pre), (R, chunk, width)
+            c += torch.einsum("rbw,bn->rwn", slope.double(), x.double())
+            output = hidden.detach() @ model.readout.detach().transpose(1, 2) * model.output_scale
+            if model.readout_bias is not None:
+                output = output + model.readout_bias.detach()[:, None]
+            loss += parity.margin_loss("hinge", output[..., 0], y).double() * x.shape[0]
+            largest = torch.maximum(largest, output[..., 0].abs().amax(-1).double())
+    c /= len(inputs)
+    on = mask.bool()[:, None, :].expand_as(c)
+    magnitude, squared = c.abs(), c.pow(2)
+    return {"loss": (loss / len(inputs)).float(), "max_output": largest.float(),
+            "relevant": (magnitude * on).sum((1, 2)) / on.sum((1, 2)),
+            "irrelevant": (magnitude * ~on).sum((1, 2)) / (~on).sum((1, 2)),
+            "support_share": (squared * on).sum((1, 2)) / squared.sum((1, 2))}
+
+
 # ----------------------------------------------------------------------------- training
 
 def _compute(config: Config, device: torch.device) -> Result:
     started = time.perf_counter()
-    train_generators = replicate_generators(config, 0)
-    supports = torch.stack([parity.random_support(config.n, config.k, g) for g in train_generators])
+    init_generators = replicate_generators(config, 0)
+    supports = torch.stack([parity.random_support(config.n, config.k, g) for g in init_generators])
     model = EnsembleMLP(config.replicates, config.n, config.width, activation_name=config.activation,
-                        bias=config.bias, init=config.init, generators=train_generators).to(device)
+                        bias=config.bias, init=config.init, generators=init_generators).to(device)
+    train_generators = data_generators(config, init_generators)
+    if config.readout_scale != 1.0:
+        with torch.no_grad():
+            for readout in (model.readout, model.readout_bias):
+                if readout is not None:
+                    readout.mul_(config.readout_scale)
     test_x, test_y = draw_batch(config, supports, replicate_generators(config, 1), config.test_size)
     test_x, test_y = test_x.to(device), test_y.to(device)
     mask = support_mask(supports, config.n).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr)
     solved = torch.zeros(config.replicates, dtype=torch.bool)
+    if config.population_every:
+        every_input = parity.all_inputs(config.n).float().to(device)
+        every_label = torch.stack([parity.parity(every_input, support.to(device)) for support in supports])
 
     def loss(model, x, y):
         return parity.margin_loss(config.loss, model(x)[..., 0], y).sum()  # replicates do not interact
@@ -189,6 +296,9 @@ def _compute(config: Config, device: torch.device) -> Result:
         measured["accuracy"] = (output.sign() == test_y).float().mean(-1).cpu()
         if config.snapshot_every and step % config.snapshot_every == 0:
             measured["snapshot"] = model.hidden.detach()[0].cpu().clone()
+        if config.population_every and step % config.population_every == 0:
+            for name, value in population_measures(model, every_input, every_label, mask).items():
+                measured[f"population_{name}"] = value.cpu()
         return measured
 
     history = train(
@@ -201,6 +311,8 @@ def _compute(config: Config, device: torch.device) -> Result:
     )
     steps = history.pop("step")
     arrays = {name: history.pop(name).T.contiguous() for name in list(history) if name != "snapshot"}
+    if config.population_every:
+        arrays["population_steps"] = torch.tensor([s for s in steps if s % config.population_every == 0])
     if "snapshot" in history:
         arrays["snapshots"] = history.pop("snapshot")  # (snapshots, width, n) for replicate 0
         arrays["snapshot_steps"] = torch.tensor([s for s in steps if s % config.snapshot_every == 0])
@@ -209,6 +321,8 @@ def _compute(config: Config, device: torch.device) -> Result:
         "config": dataclasses.asdict(config),
         "steps": steps,
         "seeds": config.seeds(),
+        "init_seeds": config.init_seeds(),
+        "data_order_seeds": config.data_order_seeds(),
         "t_c": solve_times(steps, arrays["loss"]),
         "wall_seconds": round(time.perf_counter() - started, 2),
     }
@@ -367,6 +481,14 @@ def fourier_gap_check(scale: str | None = None, seed: int = 0) -> Result:
         return cached(f"{NAME}-fourier-gap", VERSION, check, compute)
 
 
+def coefficient_exponents(rows: list[dict]) -> dict[str, float]:
+    """Slopes of log |coefficient| against log n over the Fourier check's closed forms: each shrinks
+    like n to this power (at even n, where ties at zero give the even degrees their size)."""
+    ns = np.log([row["n"] for row in rows])
+    return {kind: float(np.polyfit(ns, np.log([abs(row["closed_form"][kind]) for row in rows]), 1)[0])
+            for kind in ("relevant", "irrelevant")}
+
+
 # ----------------------------------------------------------------------------- scaling and width
 
 def median_time(t_c: list[int | None]) -> float | None:
@@ -379,7 +501,20 @@ def median_time(t_c: list[int | None]) -> float | None:
 
 def scaling_configs(scale: str | None = None, seed: int = 0) -> list[Config]:
     plan = SCALING[resolve_scale(scale)]
-    return [search_config(n, k, plan["steps"], plan["replicates"], seed) for k in plan["ks"] for n in plan["ns"]]
+    return [search_config(n, k, plan["steps"], plan["replicates"], seed, init=SCALING_INIT)
+            for k in plan["ks"] for n in plan["ns"]]
+
+
+def gap_configs(scale: str | None = None, seed: int = 0) -> tuple[Config, Config]:
+    """The gap-over-training run and its control: the same networks on random labels."""
+    main = Config(**{**GAP_SETTINGS, **GAP[resolve_scale(scale)], "seed": seed})
+    return main, control_config(main)
+
+
+def crossed_config(scale: str | None = None, seed: int = 0) -> Config:
+    plan = CROSSED[resolve_scale(scale)]
+    return search_config(plan["n"], plan["k"], plan["steps"], plan["init_seeds"] * plan["data_seeds"], seed,
+                         init=SCALING_INIT, data_seeds=plan["data_seeds"])
 
 
 def width_configs(scale: str | None = None, seed: int = 0) -> list[Config]:
@@ -417,6 +552,91 @@ def predict_t_c(rows: list[dict], k: int, n: int) -> float:
     return float(np.exp(intercept + slope * np.log(n)))
 
 
+def sq_reference(rows: list[dict], batch_size: int) -> dict[int, dict[int, float]]:
+    """Samples SGD saw before solving, B * median t_c, over n^k: the Omega(n^k) statistical queries the
+    paper cites as the limit for (n, k) parities. A ratio that stays flat as n grows means the same exponent."""
+    table: dict[int, dict[int, float]] = {}
+    for row in rows:
+        if row["median_t_c"]:
+            table.setdefault(row["k"], {})[row["n"]] = batch_size * row["median_t_c"] / row["n"] ** row["k"]
+    return table
+
+
+def coefficient_of_variation(t_c: list[int | None]) -> float | None:
+    """std / mean of the solved times (None with fewer than two); a memoryless search, which succeeds
+    with the same small chance at every step whatever came before, has a geometric t_c and a CV near 1."""
+    solved = [t for t in t_c if t is not None]
+    return float(np.std(solved, ddof=1) / np.mean(solved)) if len(solved) > 1 else None
+
+
+def spread_sources(t_c: list[int | None], data_seeds: int, cap: int) -> dict:
+    """How much of the spread of log t_c over an init x data-order grid each factor explains.
+
+    Two-way random-effects analysis of variance with one run per cell: row means carry the init seeds'
+    effect, column means the data orders', and what is left is their interaction with any other noise.
+    Each component is the usual unbiased estimate (clipped at zero); returned as shares of their sum.
+    Unsolved runs count as solved at `cap`, the last step (``censored`` says how many)."""
+    censored = sum(t is None for t in t_c)
+    y = np.log(np.array([t if t is not None else cap for t in t_c], dtype=float)).reshape(-1, data_seeds)
+    rows, columns = y.shape
+    grand = y.mean()
+    row_effect, column_effect = y.mean(1) - grand, y.mean(0) - grand
+    residual = y - grand - row_effect[:, None] - column_effect[None, :]
+    mean_square_residual = (residual ** 2).sum() / ((rows - 1) * (columns - 1))
+    init = max(0.0, (columns * (row_effect ** 2).sum() / (rows - 1) - mean_square_residual) / columns)
+    order = max(0.0, (rows * (column_effect ** 2).sum() / (columns - 1) - mean_square_residual) / rows)
+    total = init + order + mean_square_residual
+    return {"init": init / total, "data_order": order / total, "interaction": mean_square_residual / total,
+            "init_seeds": rows, "data_seeds": columns, "censored": censored}
+
+
+def crossed_summary(result: Result) -> dict:
+    """The init x data-order grid's t_c, its spread, and the spread left once the init is fixed."""
+    config, t_c = result.metrics["config"], result.metrics["t_c"]
+    by_init = [t_c[i:i + config["data_seeds"]] for i in range(0, len(t_c), config["data_seeds"])]
+    within = [cv for cv in map(coefficient_of_variation, by_init) if cv is not None]
+    return {"n": config["n"], "k": config["k"], "t_c": t_c, "init_seeds": result.metrics["init_seeds"],
+            "data_order_seeds": result.metrics["data_order_seeds"], "cv": coefficient_of_variation(t_c),
+            "cv_within_init": float(np.median(within)) if within else None}
+
+
+def gap_over_training(main: Result, control: Result) -> dict:
+    """The Fourier gap, exactly, at every population snapshot of the gap run and its control.
+
+    ``gap`` is the mean |c| on the support minus off it (see `population_measures`); for each seed,
+    ``before_fall`` is the last snapshot whose population loss is still above PLATEAU_FRACTION of its
+    start, ``growth`` the gap there over the gap at step 0, and ``amplified`` says whether that growth
+    exceeds the largest the same seed's control reached in its whole run."""
+    config = main.metrics["config"]
+    steps = main.arrays["population_steps"].tolist()
+
+    def per_seed(result: Result, name: str) -> list[list[float]]:
+        return result.arrays[f"population_{name}"].tolist()
+
+    gap = (main.arrays["population_relevant"] - main.arrays["population_irrelevant"])
+    control_gap = (control.arrays["population_relevant"] - control.arrays["population_irrelevant"])
+    growth, control_growth = gap / gap[:, :1], control_gap / control_gap[:, :1]
+    seeds = []
+    for i, loss in enumerate(per_seed(main, "loss")):
+        start = min(loss[0], CHANCE_LOSS["hinge"])
+        fall = next((j for j, value in enumerate(loss) if value < PLATEAU_FRACTION * start), len(loss))
+        before = max(fall - 1, 0)
+        seeds.append({"seed": main.metrics["seeds"][i], "before_fall": steps[before],
+                      "growth": float(growth[i, before]), "control_max_growth": float(control_growth[i].max()),
+                      "share_change": float(main.arrays["population_support_share"][i, before]
+                                            - main.arrays["population_support_share"][i, 0]),
+                      "amplified": bool(growth[i, before] > control_growth[i].max())})
+    return {"n": config["n"], "k": config["k"], "steps": steps,
+            "support_share": per_seed(main, "support_share"), "control_share": per_seed(control, "support_share"),
+            "gap": gap.tolist(), "control_gap": control_gap.tolist(),
+            "relevant": per_seed(main, "relevant"), "irrelevant": per_seed(main, "irrelevant"),
+            "loss": per_seed(main, "loss"), "control_loss": per_seed(control, "loss"),
+            "t_c": main.metrics["t_c"], "seeds": seeds,
+            "initial_max_output": float(main.arrays["population_max_output"][:, 0].max()),
+            "settings": {key: config[key] for key in ("init", "readout_scale", "batch_size", "lr", "width")},
+            "amplified": sum(seed["amplified"] for seed in seeds)}
+
+
 def width_table(results: list[Result]) -> list[dict]:
     rows = []
     for result in results:
@@ -444,16 +664,25 @@ def experiments(scale: str | None = None, seed: int = 0, n_jobs: int = 2) -> dic
     scale = resolve_scale(scale)
     main = config_for(scale, seed=seed)
     scaling, widths = scaling_configs(scale, seed), width_configs(scale, seed)
-    results = run_many([main, control_config(main), *scaling, *widths], n_jobs=n_jobs)
-    return {"main": results[0], "control": results[1],
-            "scaling": results[2:2 + len(scaling)], "widths": results[2 + len(scaling):]}
+    gap, gap_control = gap_configs(scale, seed)
+    results = run_many([main, control_config(main), gap, gap_control, crossed_config(scale, seed), *scaling,
+                        *widths], n_jobs=n_jobs)
+    return {"main": results[0], "control": results[1], "gap": results[2], "gap_control": results[3],
+            "crossed": results[4], "scaling": results[5:5 + len(scaling)], "widths": results[5 + len(scaling):]}
 
 
 def reproducibility_card(result: Result) -> dict:
     changes = {"main run": {key: (SCALES["book"].get(key), value) for key, value in SCALES["full"].items()},
-               "scaling": SCALING["full"], "widths": WIDTHS["full"]}
+               "scaling": SCALING["full"], "widths": WIDTHS["full"], "gap over training": GAP["full"],
+               "init x data-order grid": CROSSED["full"]}
     return runtime.reproducibility_card(NAME, VERSION, result, seeds=result.metrics["seeds"],
                                         full_scale_changes=changes)
+
+
+def by_k(rows: list[dict], value) -> dict[str, dict[str, object]]:
+    """{k: {n: value(row)}} over a scaling table, with string keys for JSON."""
+    return {str(k): {str(row["n"]): value(row) for row in rows if row["k"] == k}
+            for k in sorted({row["k"] for row in rows})}
 
 
 def reproduce(scale: str | None = None, seed: int = 0) -> dict:
@@ -465,6 +694,7 @@ def reproduce(scale: str | None = None, seed: int = 0) -> dict:
     checks = plateau_checks(main, control)
     scaling = scaling_table(found["scaling"])
     widths = width_table(found["widths"])
+    crossed = found["crossed"]
     return {
         "topic": NAME,
         "scale": scale,
@@ -482,11 +712,21 @@ def reproduce(scale: str | None = None, seed: int = 0) -> dict:
         "fourier_gap": fourier_gap_check(scale, seed).metrics["rows"],
         "plateau_checks": checks,
         "summary": plateau_summary(main, control),
-        "scaling": [{key: row[key] for key in ("n", "k", "median_t_c", "seeds", "solved")} for row in scaling],
+        "scaling": by_k(scaling, lambda row: row["median_t_c"]),
+        "scaling_rows": [{key: row[key] for key in ("n", "k", "median_t_c", "seeds", "solved")} for row in scaling],
         "scaling_exponents": {str(k): v for k, v in scaling_exponents(scaling).items()},
         "width": [{key: row[key] for key in ("width", "median_t_c", "std_t_c", "iqr_t_c", "seeds", "solved")}
                   for row in widths],
         "width_returns": width_returns(widths),
+        "gap_over_training": gap_over_training(found["gap"], found["gap_control"]),
+        "scaling_init": SCALING_INIT,
+        "sq_reference": {str(k): {str(n): ratio for n, ratio in by_n.items()} for k, by_n in sq_reference(
+            scaling, found["scaling"][0].metrics["config"]["batch_size"]).items()},
+        "sq_limit_form": SQ_LIMIT_FORM,
+        "t_c_cv": by_k(scaling, lambda row: coefficient_of_variation(row["t_c"])),
+        "crossed": crossed_summary(crossed),
+        "spread_sources": spread_sources(crossed.metrics["t_c"], crossed.metrics["config"]["data_seeds"],
+                                         crossed.metrics["config"]["steps"]),
     }
 
 

@@ -10,7 +10,7 @@ from matplotlib.gridspec import GridSpec
 from companion.core.cache import Result
 from companion.core.explorer import Explorer, cached_explorer
 from companion.core.live import retrain_panel
-from companion.core.plotting import CYCLE, PALETTE, figure, use_style
+from companion.core.plotting import CYCLE, PALETTE, figure, seed_band, use_style
 
 from .experiment import (
     CHANCE_LOSS,
@@ -21,6 +21,7 @@ from .experiment import (
     control_config,
     run_many,
     scaling_exponents,
+    sq_reference,
 )
 
 
@@ -125,10 +126,12 @@ def plot_fourier_gap(rows: list[dict]):
     return fig
 
 
-def plot_scaling(rows: list[dict]):
-    """Median t_c against n on log-log axes, one line per k, with the fitted exponent."""
-    fig, ax = figure()
+def plot_scaling(rows: list[dict], batch_size: int):
+    """Left: median t_c against n on log-log axes, one line per k, with the fitted exponent. Right: the
+    samples seen before solving, B * t_c, over the statistical-query reference n^k."""
+    fig, (ax, ratio_ax) = figure(2, width=10.0)
     slopes = scaling_exponents(rows)
+    reference = sq_reference(rows, batch_size)
     for colour, k in zip(CYCLE, sorted({row["k"] for row in rows})):
         chosen = [row for row in rows if row["k"] == k and row["median_t_c"]]
         ns = [row["n"] for row in chosen]
@@ -136,19 +139,62 @@ def plot_scaling(rows: list[dict]):
         spread = [np.percentile([t for t in row["t_c"] if t is not None], [25, 75]) for row in chosen]
         low = [m - q[0] for m, q in zip(medians, spread)]
         high = [q[1] - m for m, q in zip(medians, spread)]
-        parity_name = "even" if k % 2 == 0 else "odd"
-        label = f"k = {k} ({parity_name}): t_c ~ n^{slopes[k]:.2f}" if k in slopes else f"k = {k}"
-        ax.errorbar(ns, medians, yerr=[low, high], fmt="o", color=colour, capsize=3, label=label,
-                    ls="-" if k % 2 == 0 else "--")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+        label = f"k = {k}: t_c ~ n^{slopes[k]:.2f}" if k in slopes else f"k = {k}"
+        ax.errorbar(ns, medians, yerr=[low, high], fmt="o-", color=colour, capsize=3, label=label)
+        ratio_ax.plot(list(reference.get(k, {})), list(reference.get(k, {}).values()), "o-", color=colour,
+                      label=f"k = {k}")
     ns = sorted({row["n"] for row in rows})
-    ax.set_xticks(ns, [str(n) for n in ns])
-    ax.minorticks_off()
-    ax.set_xlabel("n (input bits, log scale)")
+    for axis in (ax, ratio_ax):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xticks(ns, [str(n) for n in ns])
+        axis.minorticks_off()
+        axis.set_xlabel("n (input bits, log scale)")
     ax.set_ylabel("median t_c [steps] (bars: quartiles)")
-    ax.set_title("Time to solve grows with n, faster for larger k")
+    ax.set_title("Median time to solve against n")
     ax.legend(fontsize=8)
+    ratio_ax.axhline(1.0, color="grey", ls="--", lw=1, label="B t_c = n^k")
+    ratio_ax.set_ylabel("samples seen B t_c / n^k")
+    ratio_ax.set_title("Against the statistical-query scale n^k")
+    ratio_ax.legend(fontsize=8)
+    return fig
+
+
+def plot_gap_over_training(gap: dict):
+    """The population loss, the Fourier gap relative to its start, and the support's share of the
+    gradient, over training: every seed of the parity run (median and range) beside its control."""
+    fig, axes = figure(3, width=12.0, height=3.4)
+    steps = gap["steps"]
+    growth = np.asarray(gap["gap"]) / np.asarray(gap["gap"])[:, :1]
+    control_growth = np.asarray(gap["control_gap"]) / np.asarray(gap["control_gap"])[:, :1]
+    panels = ((gap["loss"], gap["control_loss"], "population hinge loss", "The loss: flat, then a drop"),
+              (growth, control_growth, "gap / gap at step 0", "The Fourier gap grows under the flat loss"),
+              (gap["support_share"], gap["control_share"], "support's share of sum c^2",
+               "The support's share of the gradient"))
+    for ax, (parity_curves, control_curves, ylabel, title) in zip(axes, panels):
+        seed_band(ax, steps, parity_curves, PALETTE["blue"], "parity labels")
+        seed_band(ax, steps, control_curves, PALETTE["black"], "random labels (control)")
+        for seed in gap["seeds"]:
+            ax.axvline(seed["before_fall"], color=PALETTE["vermillion"], lw=0.6, alpha=0.5)
+        ax.set_xlabel("training step")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
+    axes[0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(f"(n, k) = ({gap['n']}, {gap['k']}), exact over all 2^{gap['n']} inputs; "
+                 "thin red lines: each seed's last snapshot before its loss falls", fontsize=9)
+    return fig
+
+
+def plot_spread(crossed: dict):
+    """t_c over the grid of initialisation seeds (rows) and data-order seeds (columns)."""
+    fig, ax = figure(width=5.5, height=4.2)
+    rows = len(set(crossed["init_seeds"]))
+    grid = np.array([np.nan if t is None else t for t in crossed["t_c"]], dtype=float).reshape(rows, -1)
+    image = ax.imshow(grid, cmap="viridis")
+    fig.colorbar(image, ax=ax, label="t_c [steps]")
+    ax.set_xlabel("data-order seed")
+    ax.set_ylabel("initialisation seed")
+    ax.set_title(f"t_c over init x data order, (n, k) = ({crossed['n']}, {crossed['k']})", fontsize=10)
     return fig
 
 
