@@ -7,13 +7,14 @@ command with one line naming it and what it accepts, and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .core import cache, notebooks
+from .core import cache, notebooks, sweeps
 from .core.config import MAX_SEED, SCALES, InputError, resolve_scale
 from .topics import TOPICS, topic_module
 
@@ -38,7 +39,8 @@ def reproduce(args) -> int:
     cache.prepare_root()
     module = topic_module(args.topic)
     started = time.perf_counter()
-    metrics = module.reproduce(scale=scale, seed=args.seed)
+    with sweeps.on_cluster(args.cluster) if args.cluster else contextlib.nullcontext():
+        metrics = module.reproduce(scale=scale, seed=args.seed)
     metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
     target = out / f"{args.topic}.json"
     target.write_text(json.dumps(metrics, indent=1))
@@ -117,6 +119,9 @@ def main(argv=None) -> int:
                      help="test, book or full (default: COMPANION_SCALE when set, else book)")
     run.add_argument("--seed", type=seed_type, default=0)
     run.add_argument("--out", default=".", help="folder for TOPIC.json (default: here)")
+    run.add_argument("--cluster", default=None, metavar="ADDRESS",
+                     help="run the chapter's sweeps on the dask cluster at dask://HOST:PORT; the results come "
+                          "back to this machine's cache (needs companion[cluster])")
     run.set_defaults(handler=reproduce)
 
     students = commands.add_parser("student-notebooks", help="write the chapters without solutions")

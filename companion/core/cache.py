@@ -32,6 +32,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def cache_root() -> Path:
 
 def cache_key(name: str, version: int, config) -> str:
     payload = json.dumps(
-        {"experiment": name, "version": version, "config": dataclasses.asdict(config)},
+        {"experiment": name, "version": version, "config": _config_dict(config)},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
@@ -140,15 +141,78 @@ def cached(name: str, version: int, config, compute: Callable[[], Result],
         return compute()
     path = entry_path(name, version, config)
     result = _load(path, name, version, config)
-    if result is not None:
-        return result
-    prepare_root()  # a cache that cannot be written fails now, not after the compute
-    with _entry_lock(path):
-        result = _load(path, name, version, config)
-        if result is None:
-            result = compute()
-            _store(path, result, name, version, config)
+    if result is None:
+        prepare_root()  # a cache that cannot be written fails now, not after the compute
+        with _entry_lock(path):
+            result = _load(path, name, version, config)
+            if result is None:
+                result = compute()
+                _store(path, result, name, version, config)
+    for touched in _RECORDERS:
+        touched.append(path)
     return result
+
+
+_RECORDERS: list[list[Path]] = []
+
+
+@contextmanager
+def touched_entries():
+    """Collect the path of every entry `cached` reads or stores in this process while the block runs:
+    what a worker on another machine sends back to the caller (see `entry_files`)."""
+    touched: list[Path] = []
+    _RECORDERS.append(touched)
+    try:
+        yield touched
+    finally:
+        _RECORDERS.remove(touched)
+
+
+def entry_files(path: Path) -> dict:
+    """An entry as it lies on disk, to travel to another machine: its experiment, key and the bytes of
+    its three files (the safetensors file's own bytes: no tensor is pickled)."""
+    return {"experiment": path.parent.name, "key": path.name,
+            "files": {name: (path / name).read_bytes() for name in (*FILES, MANIFEST)}}
+
+
+def store_entry_files(experiment: str, key: str, files: dict[str, bytes]) -> bool:
+    """Store an entry that `entry_files` packed elsewhere into this process's cache, after checking
+    its name, its key and its files against their checksums; False if the entry was already here."""
+    if not EXPERIMENT_NAME.match(experiment) or not ENTRY_KEY.match(key) or set(files) != {*FILES, MANIFEST}:
+        raise ValueError(f"not a cache entry: {experiment}/{key} with files {sorted(files)}")
+    manifest = json.loads(files[MANIFEST])
+    if (manifest.get("experiment") != experiment
+            or cache_key(experiment, manifest.get("version"), _Stored(manifest.get("config"))) != key):
+        raise ValueError(f"the entry {experiment}/{key} does not hold the config its key names")
+    for name in FILES:
+        if hashlib.sha256(files[name]).hexdigest() != manifest["sha256"][name]:
+            raise ValueError(f"{experiment}/{key}: {name} does not match its checksum")
+    path = prepare_root() / experiment / key
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=STAGING, dir=path.parent))
+    try:
+        for name, content in files.items():
+            (staging / name).write_bytes(content)
+        os.replace(staging, path)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not path.exists():
+            raise
+        return False  # another process stored it first
+    return True
+
+
+class _Stored:
+    """A config as a manifest stores it (a dict), for recomputing its key."""
+
+    def __init__(self, fields: dict):
+        self.fields = fields
+
+
+def _config_dict(config) -> dict:
+    return config.fields if isinstance(config, _Stored) else dataclasses.asdict(config)
 
 
 def _entry_lock(path: Path) -> FileLock:
