@@ -1,5 +1,6 @@
 """The hidden-progress chapter's claims at test scale, over six seeds, each beside a control that must fail."""
 
+import dataclasses
 import math
 
 import pytest
@@ -234,3 +235,10 @@ def test_the_fourier_check_covers_the_main_runs_n(scale):
 def test_coefficient_exponents_recover_a_power_law():
     rows = [{"n": n, "closed_form": {"relevant": -(n ** -1.5), "irrelevant": 3 * n ** -2.5}} for n in (10, 20, 40)]
     assert hp.coefficient_exponents(rows) == pytest.approx({"relevant": -1.5, "irrelevant": -2.5})
+
+
+def test_the_initial_output_size_scales_with_the_read_out():
+    config = hp.config_for("test")
+    small = dataclasses.replace(config, readout_scale=0.1)
+    assert hp.initial_max_output(small) == pytest.approx(0.1 * hp.initial_max_output(config), rel=1e-5)
+    assert hp.initial_max_output(config) > 1  # the main run starts past the hinge's linear regime

@@ -353,6 +353,18 @@ def run_many(configs: list[Config], n_jobs: int = 2) -> list[Result]:
     return run_cached(run, configs, NAME, VERSION, n_jobs=n_jobs)
 
 
+def initial_max_output(config: Config) -> float:
+    """The largest |f(x)| over every replicate's held-out inputs at initialisation: above 1, the hinge
+    is already past its linear regime on some inputs before training starts."""
+    generators = replicate_generators(config, 0)
+    supports = torch.stack([parity.random_support(config.n, config.k, g) for g in generators])
+    model = EnsembleMLP(config.replicates, config.n, config.width, activation_name=config.activation,
+                        bias=config.bias, init=config.init, generators=generators)
+    test_x, _ = draw_batch(config, supports, replicate_generators(config, 1), config.test_size)
+    with torch.no_grad():
+        return float(model(test_x).abs().max() * config.readout_scale)
+
+
 # ----------------------------------------------------------------------------- the plateau, measured
 
 def control_config(config: Config) -> Config:
