@@ -27,8 +27,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check companion tests benchmarks
-	# one worker per core; tests that share an expensive module fixture are grouped onto one worker
-	$(BIN)/python -m pytest tests -n 2 --dist loadgroup --durations=10
+	$(BIN)/python -m pytest tests --durations=10
 
 student-notebooks: $(STAMP)
 	$(BIN)/python -m companion student-notebooks student/ --force

@@ -14,8 +14,7 @@ from conftest import ROOT
 from companion import alignment_challenges, topics
 from companion.core import notebooks
 
-# one worker builds the book and checks every page of it (pytest -n: the fixtures are module-wide)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]
+pytestmark = pytest.mark.slow
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 CAPSTONE = alignment_challenges.NAME
 

@@ -12,8 +12,7 @@ from companion import topics
 from companion.core import notebooks
 
 
-def run_cli(*args, timeout=1800):
-    # generous: under `pytest -n 2` a chapter's test-scale runs may wait on another worker computing them
+def run_cli(*args, timeout=600):
     return subprocess.run([sys.executable, "-m", "companion", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
 

@@ -83,9 +83,7 @@ def wheel(tmp_path_factory):
     return next(out.glob("companion-*.whl"))
 
 
-# each environment's tests stay on one worker under pytest -n, which builds that environment once
-@pytest.fixture(scope="module", params=[pytest.param(mode, marks=pytest.mark.xdist_group(mode))
-                                        for mode in ("colab", "lowest")])
+@pytest.fixture(scope="module", params=["colab", "lowest"])
 def reader(request, tmp_path_factory, wheel):
     mode = request.param
     python, versions = environment(mode, wheel)

@@ -40,7 +40,7 @@ def filled_in(chapter: str, wrong: bool = False, hang: bool = False) -> nbformat
 @pytest.mark.slow
 def test_grades_right_wrong_and_hanging_submissions(tmp_path):
     # TIME_LIMIT holds for notebooks that find their chapter's results in the cache: compute them first
-    # (or wait for the test worker already computing them), so the grading is timed on a warm cache
+    # (or wait on a process already computing them), so the grading is timed on a warm cache
     for chapter in CHAPTERS:
         topics.topic_module(chapter).reproduce(scale="test")
     submissions = tmp_path / "submissions"
