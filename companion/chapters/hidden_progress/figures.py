@@ -167,8 +167,8 @@ def plot_gap_over_training(gap: dict):
     steps = gap["steps"]
     growth = np.asarray(gap["gap"]) / np.asarray(gap["gap"])[:, :1]
     control_growth = np.asarray(gap["control_gap"]) / np.asarray(gap["control_gap"])[:, :1]
-    panels = ((gap["loss"], gap["control_loss"], "population hinge loss", "The loss: flat, then a drop"),
-              (growth, control_growth, "gap / gap at step 0", "The Fourier gap grows under the flat loss"),
+    panels = ((gap["loss"], gap["control_loss"], "population hinge loss", "The population loss"),
+              (growth, control_growth, "gap / gap at step 0", "The Fourier gap, relative to step 0"),
               (gap["support_share"], gap["control_share"], "support's share of sum c^2",
                "The support's share of the gradient"))
     for ax, (parity_curves, control_curves, ylabel, title) in zip(axes, panels):
