@@ -261,18 +261,26 @@ def population_measures(model: EnsembleMLP, inputs: torch.Tensor, labels: torch.
 
 # ----------------------------------------------------------------------------- training
 
-def _compute(config: Config, device: torch.device) -> Result:
-    started = time.perf_counter()
+def initial_networks(config: Config) -> tuple[torch.Tensor, EnsembleMLP, list[torch.Generator]]:
+    """Each replicate's support and initial network (read-out scaled by ``readout_scale``), drawn in
+    that order from its initialisation generator, which is returned for whatever it draws next."""
     init_generators = replicate_generators(config, 0)
     supports = torch.stack([parity.random_support(config.n, config.k, g) for g in init_generators])
     model = EnsembleMLP(config.replicates, config.n, config.width, activation_name=config.activation,
-                        bias=config.bias, init=config.init, generators=init_generators).to(device)
-    train_generators = data_generators(config, init_generators)
+                        bias=config.bias, init=config.init, generators=init_generators)
     if config.readout_scale != 1.0:
         with torch.no_grad():
             for readout in (model.readout, model.readout_bias):
                 if readout is not None:
                     readout.mul_(config.readout_scale)
+    return supports, model, init_generators
+
+
+def _compute(config: Config, device: torch.device) -> Result:
+    started = time.perf_counter()
+    supports, model, init_generators = initial_networks(config)
+    model = model.to(device)
+    train_generators = data_generators(config, init_generators)
     test_x, test_y = draw_batch(config, supports, replicate_generators(config, 1), config.test_size)
     test_x, test_y = test_x.to(device), test_y.to(device)
     mask = support_mask(supports, config.n).to(device)
@@ -356,13 +364,10 @@ def run_many(configs: list[Config], n_jobs: int = 2) -> list[Result]:
 def initial_max_output(config: Config) -> float:
     """The largest |f(x)| over every replicate's held-out inputs at initialisation: above 1, the hinge
     is already past its linear regime on some inputs before training starts."""
-    generators = replicate_generators(config, 0)
-    supports = torch.stack([parity.random_support(config.n, config.k, g) for g in generators])
-    model = EnsembleMLP(config.replicates, config.n, config.width, activation_name=config.activation,
-                        bias=config.bias, init=config.init, generators=generators)
+    supports, model, _ = initial_networks(config)
     test_x, _ = draw_batch(config, supports, replicate_generators(config, 1), config.test_size)
     with torch.no_grad():
-        return float(model(test_x).abs().max() * config.readout_scale)
+        return float(model(test_x).abs().max())
 
 
 # ----------------------------------------------------------------------------- the plateau, measured
