@@ -286,8 +286,10 @@ def _margin_features(report: dict) -> dict:
 
 
 def _variable_creation(report: dict) -> dict:
-    return {"T_first": report["T"][0], "T_last": report["T"][-1], "growth": report["growth"],
-            "baseline_growth": report["baseline_growth"], "cls_attention": report["cls_attention_on_support"]}
+    # both growth factors over the range the tuned perceptron was measured on
+    return {"T_first": report["baseline_T"][0], "T_last": report["baseline_T"][-1],
+            "growth": report["growth_over_baseline_range"], "baseline_growth": report["baseline_growth"],
+            "cls_attention": report["cls_attention_on_support"]}
 
 
 WATERMARKS = ("kgw", "unigram", "exp")

@@ -99,7 +99,7 @@ def _panel_margin_features(report, ax):
 
 def _panel_variable_creation(report, ax):
     ax.plot(report["T"], report["critical_m"], "o-", color=PALETTE["blue"], label="transformer")
-    ax.plot(report["T"], report["baseline_critical_m"], "s-", color=PALETTE["vermillion"], label="perceptron")
+    ax.plot(report["baseline_T"], report["baseline_critical_m"], "s-", color=PALETTE["vermillion"], label="perceptron")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xticks(report["T"], [str(t) for t in report["T"]])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,11 +36,12 @@ from companion.core.sweeps import sweep
 from companion.core.training import train
 
 NAME = "variable-creation"
-VERSION = 1
+VERSION = 2
 MODELS = ("attention", "mlp")
 FUNCTIONS = ("and", "parity")
 SUCCESS_ACCURACY = 0.95
-SCAN_PAST = 1.4  # a scan stops a grid step past m*: the rare seeds that never succeed would cost the most
+MAX_SINGLE_GAP = 120.0  # past this score change, e^(gap/2) times a batch nears single precision's range
+MAX_FACTORED_GAP = 1000.0  # and past this one, double precision's
 BISECTIONS = 2  # then the grid's step below m* is split twice, to a factor 2^(1/8)
 M_GRID = tuple(int(round(10 * 2 ** (i / 2))) for i in range(23))  # 10, 14, 20, 28, 40, ... ~20,000
 
@@ -63,6 +65,7 @@ class Config:
     width: int = 16
     hidden: int = 64
     lr: float = 1e-2
+    weight_decay: float = 0.0
     steps: int = 300
     init_scale: float = 0.1
     test_size: int = 2000
@@ -80,6 +83,7 @@ class Config:
         check_int("width", self.width, 1, 4096)
         check_int("hidden", self.hidden, 1, 4096)
         check_float("lr", self.lr, 0, 1, low_inclusive=False)
+        check_float("weight_decay", self.weight_decay, 0, 10)
         check_int("steps", self.steps, 1, 10**6)
         check_float("init_scale", self.init_scale, 0, 10, low_inclusive=False)
         check_int("test_size", self.test_size, 10, 10**6)
@@ -91,22 +95,37 @@ class Config:
 
 
 # Each model's training recipe: full-batch Adam; attention fits in a few hundred steps, the MLP's test
-# accuracy keeps improving for a while after it fits its training set.
+# accuracy keeps improving for a while after it fits its training set. The MLP's width and learning
+# rate are tuned: every pair in MLP_TUNING is scanned, and the baseline at each T is the best of them.
 RECIPES = {"attention": dict(width=16, hidden=64, lr=3e-2, steps=300),
            "mlp": dict(width=32, lr=3e-3, steps=600)}
+MLP_TUNING = tuple(dict(width=width, lr=lr) for width in (8, 16) for lr in (3e-3, 1e-2))
+ATTENTION_LRS = (3e-2, 1e-2)  # the recipe's learning rate and a third of it: m*'s sensitivity to it
+WEIGHT_DECAY = 0.1  # AdamW's decoupled decay: at lr 3e-2 each weight shrinks 0.3% a step unless the loss holds it
 
-# Seeds per cell for each model. The MLP's success rate jumps from 0 to 1 within a step or two of m, so
-# half as many seeds place its m* as well, and its cells at large T and m are the costliest of all.
+# Seeds per cell. The MLP's success rate jumps from 0 to 1 within a step or two of m, so four seeds
+# place its m* (and its cells at large T and m are the costliest of all). At the longest contexts
+# attention gets fewer seeds: its m* interval there says what that allows. `mlp_Ts`, `weight_decay_Ts`
+# and `recipe_Ts` are the context lengths of the tuned baseline, of the weight-decay variant and of
+# the learning-rate comparison.
 SCALES = {
-    "test": dict(Ts=(16, 64, 256), replicates={"attention": 8, "mlp": 4}, max_m=2560),
-    "book": dict(Ts=(32, 64, 128, 256, 512), replicates={"attention": 32, "mlp": 8}, max_m=5120),
-    "full": dict(Ts=(32, 64, 128, 256, 512, 1024), replicates={"attention": 64, "mlp": 16}, max_m=10240),
+    "test": dict(Ts=(16, 64, 256), replicates={"attention": 8, "mlp": 4}, long_context=(256, 8), max_m=2560,
+                 mlp_Ts=(16, 64, 256), weight_decay_Ts=(16, 64), recipe_Ts=(64,)),
+    "book": dict(Ts=(32, 64, 128, 256, 512, 1024, 2048), replicates={"attention": 32, "mlp": 4},
+                 long_context=(1024, 16), max_m=5120, mlp_Ts=(32, 64, 128, 256, 512),
+                 weight_decay_Ts=(32, 128, 512), recipe_Ts=(64, 512)),
+    "full": dict(Ts=(32, 64, 128, 256, 512, 1024, 2048, 4096, 8192), replicates={"attention": 64, "mlp": 8},
+                 long_context=(4096, 32), max_m=20480, mlp_Ts=(32, 64, 128, 256, 512, 1024),
+                 weight_decay_Ts=(32, 128, 512, 2048), recipe_Ts=(64, 512, 2048)),
 }
 
 
 def config_for(scale: str | None, model: str, T: int, m: int, seed: int = 0, **changes) -> Config:
     plan = SCALES[resolve_scale(scale)]
-    settings = {**RECIPES[model], "replicates": plan["replicates"][model], **changes}
+    replicates = plan["replicates"][model]
+    if model == "attention" and T >= plan["long_context"][0]:
+        replicates = plan["long_context"][1]
+    settings = {**RECIPES[model], "replicates": replicates, **changes}
     return Config(model=model, T=T, m=m, seed=seed, **settings)
 
 
@@ -172,28 +191,73 @@ class ClsAttention(nn.Module):
         self.readout_bias = nn.Parameter(torch.zeros(replicates))
         self.scale = 1 / math.sqrt(d)
 
-    def _project(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """W t for the tokens with bit 0 (R, T, d), the change a 1 makes (R, d), and W c (R, d)."""
-        zero_tokens = self.bits[:, None, 0] + self.positions
-        return (torch.einsum("rij,rtj->rti", weight, zero_tokens),
-                torch.einsum("rij,rj->ri", weight, self.bits[:, 1] - self.bits[:, 0]),
-                torch.einsum("rij,rj->ri", weight, self.cls))
+    def _scores(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The [CLS] query's score for each position holding a 0, [CLS] itself last (R, T + 1), and the
+        change a 1 makes to a position's score, the same at every position (R,).
+
+        A score is q.W_K t = (W_K^T q).t, so the query is carried to token space once instead of
+        projecting all T tokens."""
+        q = torch.einsum("rij,rj->ri", self.query, self.cls)
+        probe = torch.einsum("rij,ri->rj", self.key, q)  # W_K^T q, (R, d)
+        zero = self.bits[:, 0]
+        base = torch.cat([torch.einsum("rtd,rd->rt", self.positions, probe) + (zero * probe).sum(-1, keepdim=True),
+                          (self.cls * probe).sum(-1, keepdim=True)], -1)
+        return base * self.scale, ((self.bits[:, 1] - zero) * probe).sum(-1) * self.scale
 
     def attention(self, x: torch.Tensor) -> torch.Tensor:
-        q = torch.einsum("rij,rj->ri", self.query, self.cls)  # (R, d)
-        keys, key_change, cls_key = self._project(self.key)
-        base = torch.einsum("rti,ri->rt", keys, q)  # (R, T)
-        scores = (base[:, None, :] + (key_change * q).sum(-1)[:, None, None] * x) * self.scale  # (R, B, T)
-        self_score = ((cls_key * q).sum(-1) * self.scale)[:, None, None].expand(-1, x.shape[1], 1)
-        return torch.cat([scores, self_score], -1).softmax(-1)
+        base, flip = self._scores()
+        scores = torch.addcmul(base[:, None, :], F.pad(x, (0, 1)), flip[:, None, None])
+        return scores.softmax(-1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, complement: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (R, B) for bits x (R, B, T); ``complement``, when given, is 1 - x."""
+        # With binary bits, position j's softmax weight takes one of two values, w_lo or w_hi, and its
+        # token one of two: tokens differ only by the bit embedding. Call "raised" the bit value whose
+        # score is higher (1 when the change a 1 makes is positive, 0 otherwise) and r its indicator.
+        # Since r_j^2 = r_j, the attention-weighted sum of tokens and the softmax's normaliser are both
+        # a constant plus r times a (T, d + 1) matrix: one batched product replaces the (R, B, T) score
+        # tensor, its softmax and their gradients. Writing the normaliser as sum w_lo + r.(w_hi - w_lo),
+        # a sum of positive terms, keeps it free of cancellation. W_V is linear, so it is applied once,
+        # to the pooled token.
+        # After the shift below every weight lies within e^(gap/2) of 1, and the backward pass multiplies
+        # such weights by the inverse normaliser, up to e^(gap/2) too: trained heads reach gaps of 50,
+        # where the product overflows single precision. So the (R, T)-sized work on the weights is done
+        # in double precision, and the (R, B, T) product in single (its factors stay below e^(gap/2))
+        # unless a head's gap passes MAX_SINGLE_GAP; past MAX_FACTORED_GAP the plain path takes over.
+        base, flip = (t.double() for t in self._scores())
+        largest = float(flip.detach().abs().max())
+        if largest > MAX_FACTORED_GAP:
+            return self.read(self.pooled_tokens(x))
+        if largest > MAX_SINGLE_GAP:
+            x, complement = x.double(), None if complement is None else complement.double()
+        gap = flip.abs()
+        lowered = flip < 0  # (R,): the bit 1 lowers a score
+        raised = torch.where(lowered[:, None, None], 1 - x if complement is None else complement, x)
+        bits, positions, cls = (p.double() for p in (self.bits, self.positions, self.cls))
+        low_bit = torch.where(lowered[:, None], bits[:, 1], bits[:, 0])
+        high_bit = torch.where(lowered[:, None], bits[:, 0], bits[:, 1])
+        low = torch.cat([base[:, :-1] + torch.where(lowered, flip, 0)[:, None], base[:, -1:]], -1)
+        shift = low.amax(-1, keepdim=True) + gap[:, None] / 2  # every weight in [e^-gap/2, e^gap/2]
+        w_lo = torch.exp(low - shift)  # (R, T + 1), [CLS] last
+        w_hi = w_lo[:, :-1] * torch.exp(gap)[:, None]
+        change = (w_hi - w_lo[:, :-1])[..., None]  # >= 0
+        tokens = low_bit[:, None] + positions  # (R, T, d), each position not raised
+        per_bit = torch.cat([change * tokens + w_hi[..., None] * (high_bit - low_bit)[:, None], change], -1)
+        constant = torch.cat([torch.einsum("rt,rtd->rd", w_lo[:, :-1], tokens) + w_lo[:, -1:] * cls,
+                              w_lo.sum(-1, keepdim=True)], -1)
+        summed = torch.baddbmm(constant.to(x.dtype)[:, None, :], raised, per_bit.to(x.dtype))  # (R, B, d + 1)
+        return self.read((summed[..., :-1] / summed[..., -1:]).to(self.cls.dtype))
+
+    def pooled_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """sum_j alpha_j t_j (R, B, d) the plain way, through the (R, B, T + 1) attention."""
         alpha = self.attention(x)
-        values, value_change, cls_value = self._project(self.value)
-        on_bits = alpha[..., :-1]
-        mixed = (torch.bmm(on_bits, values) + (on_bits * x).sum(-1, keepdim=True) * value_change[:, None]
-                 + alpha[..., -1:] * cls_value[:, None])  # (R, B, d)
-        z = self.cls[:, None] + mixed
+        tokens = self.bits[:, None, None, 0] + x[..., None] * (self.bits[:, 1] - self.bits[:, 0])[:, None, None]
+        return (torch.einsum("rbt,rbtd->rbd", alpha[..., :-1], tokens + self.positions[:, None])
+                + alpha[..., -1:] * self.cls[:, None])
+
+    def read(self, pooled: torch.Tensor) -> torch.Tensor:
+        """Logits (R, B) from the pooled token: the value map, the residual [CLS] and the MLP."""
+        z = self.cls[:, None] + torch.einsum("rij,rbj->rbi", self.value, pooled)
         h = torch.relu(torch.einsum("rhd,rbd->rbh", self.mlp_in, z) + self.mlp_bias[:, None])
         return torch.einsum("rbh,rh->rb", h, self.readout) + self.readout_bias[:, None]
 
@@ -205,8 +269,8 @@ def build_model(config: Config) -> nn.Module:
     return EnsembleMLP(config.replicates, config.T, config.width, generators=generators)
 
 
-def logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    out = model(x)
+def logits(model: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
+    out = model(*inputs)
     return out[..., 0] if out.dim() == 3 else out
 
 
@@ -215,10 +279,18 @@ def support_attention_mass(attention: np.ndarray, support) -> float:
     return float(np.asarray(attention)[:, list(support)].sum(1).mean())
 
 
-def support_attention(model: ClsAttention, x: torch.Tensor, supports: torch.Tensor) -> torch.Tensor:
-    """Per replicate, the [CLS] attention mass on the support, averaged over the inputs: (R,)."""
-    alpha = model.attention(x)
-    return torch.gather(alpha, 2, supports[:, None, :].expand(-1, x.shape[1], -1)).sum(-1).mean(-1)
+def support_attention(mean_attention: torch.Tensor, supports: torch.Tensor) -> torch.Tensor:
+    """Per replicate, the [CLS] attention mass on the support, averaged over the inputs: (R,), from the
+    attention averaged over the inputs (R, T + 1) (a mean of sums is the sum of the means)."""
+    return torch.gather(mean_attention, 1, supports).sum(-1)
+
+
+def norms(model: ClsAttention) -> dict[str, list[float]]:
+    """Per replicate, the norms the theorem bounds: the query-key product W_Q^T W_K and the value map
+    W_V (Frobenius), and the largest position embedding (Euclidean)."""
+    qk = torch.linalg.matrix_norm(torch.einsum("rji,rjk->rik", model.query, model.key))
+    return {"qk": qk.tolist(), "value": torch.linalg.matrix_norm(model.value).tolist(),
+            "position": torch.linalg.vector_norm(model.positions, dim=-1).amax(-1).tolist()}
 
 
 # ----------------------------------------------------------------------------- training one cell
@@ -227,10 +299,15 @@ def _compute(config: Config, device: torch.device) -> Result:
     started = time.perf_counter()
     data = {key: value.to(device) for key, value in make_data(config).items()}
     model = build_model(config).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    # decoupled weight decay on every parameter: the bounded-norm regime of the theorem
+    optimizer = (torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+                 if config.weight_decay else torch.optim.Adam(model.parameters(), lr=config.lr))
 
-    def loss(model, x, y):
-        return F.binary_cross_entropy_with_logits(logits(model, x), y, reduction="none").mean(-1).sum()
+    # the attention block also takes the bits' complement, made once here rather than at every step
+    inputs = (data["train_x"],) + ((1 - data["train_x"],) if config.model == "attention" else ())
+
+    def loss(model, y, *inputs):
+        return F.binary_cross_entropy_with_logits(logits(model, *inputs), y, reduction="none").mean(-1).sum()
 
     def accuracy(x, y):
         return ((logits(model, x) > 0).float() == y).float().mean(-1)
@@ -239,7 +316,7 @@ def _compute(config: Config, device: torch.device) -> Result:
         return {"train_accuracy": accuracy(data["train_x"], data["train_y"]).cpu(),
                 "test_accuracy": accuracy(data["test_x"], data["test_y"]).cpu()}
 
-    history = train(model, lambda step: (data["train_x"], data["train_y"]), loss, steps=config.steps,
+    history = train(model, lambda step: (data["train_y"], *inputs), loss, steps=config.steps,
                     optimizer=optimizer, evaluate=evaluate, eval_steps=[config.steps],
                     description=f"{NAME} {config.model} T={config.T} m={config.m}")
     test_accuracy = history["test_accuracy"][-1]
@@ -255,8 +332,10 @@ def _compute(config: Config, device: torch.device) -> Result:
     arrays = {}
     if config.model == "attention":
         with torch.no_grad():
-            metrics["attention_on_support"] = support_attention(model, data["test_x"], data["support"]).tolist()
-            arrays["mean_attention"] = model.attention(data["test_x"]).mean(1).cpu()  # (R, T + 1)
+            mean_attention = model.attention(data["test_x"]).mean(1)  # (R, T + 1)
+            metrics["attention_on_support"] = support_attention(mean_attention, data["support"]).tolist()
+            metrics["norms"] = norms(model)
+            arrays["mean_attention"] = mean_attention.cpu()
     return Result(metrics=metrics, arrays=arrays)
 
 
@@ -271,37 +350,171 @@ def success_rate(result: Result) -> float:
     return float(np.mean(result.metrics["success"]))
 
 
-def scan(model: str, T: int, scale: str | None = None, seed: int = 0, **changes) -> list[Result]:
-    """Cells of growing m until every seed succeeds or m passes SCAN_PAST times m*, then BISECTIONS
-    halvings (in log m) of the step below m*; sorted by m. Small m are cheap, so starting at the
-    bottom costs little and gives the whole accuracy curve."""
+def scan(model: str, T: int, scale: str | None = None, seed: int = 0, start: int | None = None,
+         past: int = 0, **changes) -> list[Result]:
+    """The cells of one (model, T) around m*, sorted by m.
+
+    From the grid point at or above `start` (the bottom of the grid without one) the scan first steps
+    down until fewer than half the seeds succeed, so that the first m where at least half do is seen
+    from below; then up until at least half succeed, and `past` grid steps further (cells above m* cost
+    most and decide nothing about m*, but they bound its interval; attention's rare seeds that never
+    succeed would keep a scan for "all" going); then BISECTIONS
+    halvings (in log m) of the step below m*."""
     plan = SCALES[resolve_scale(scale)]
+    grid = [m for m in M_GRID if m <= plan["max_m"]]
+    cells: dict[int, Result] = {}
 
     def cell(m: int) -> Result:
-        return run(config_for(scale, model, T, m, seed, **changes))
+        cells[m] = run(config_for(scale, model, T, m, seed, **changes))
+        return cells[m]
 
-    results = []
-    for m in (m for m in M_GRID if m <= plan["max_m"]):
-        results.append(cell(m))
-        star = critical_m(results)
-        if success_rate(results[-1]) == 1.0 or (star is not None and m >= SCAN_PAST * star):
-            break
-    star = critical_m(results)
-    below = [r.metrics["config"]["m"] for r in results if r.metrics["config"]["m"] < (star or 0)]
+    def ordered() -> list[Result]:
+        return [cells[m] for m in sorted(cells)]
+
+    index = min(next((i for i, m in enumerate(grid) if m >= start), len(grid) - 1), len(grid) - 1) if start else 0
+    top = index
+    while success_rate(cell(grid[index])) >= 0.5 and index > 0:
+        index -= 1
+    index = top
+    while critical_m(ordered()) is None and index < len(grid) - 1:
+        index += 1
+        cell(grid[index])
+    for beyond in range(index + 1, min(index + 1 + past, len(grid))):
+        cell(grid[beyond])
+    star = critical_m(ordered())
+    below = [m for m in cells if m < (star or 0)]
     if below:
-        low, high = below[-1], star
+        low, high = max(below), star
         for _ in range(BISECTIONS):
             middle = int(round(math.sqrt(low * high)))
             if middle in (low, high):
                 break
-            results.append(cell(middle))
-            low, high = (low, middle) if success_rate(results[-1]) >= 0.5 else (middle, high)
-    return sorted(results, key=lambda r: r.metrics["config"]["m"])
+            low, high = (low, middle) if success_rate(cell(middle)) >= 0.5 else (middle, high)
+    return ordered()
 
 
 def critical_m(results: list[Result]) -> int | None:
     """m*: the smallest m at which at least half the seeds succeed (None: not within the scan)."""
     return next((r.metrics["config"]["m"] for r in results if success_rate(r) >= 0.5), None)
+
+
+# Where scans start, a little below where m* should be: at the first T, from what the recipe needs at
+# the book's shortest contexts; then from the previous T's m* times its growth per doubling of T
+# (attention's grows by about a fifth, the MLP's about doubles); a variant of the recipe starts from
+# the recipe's own m* at the same T (`guide`). A scan that starts too high steps down first.
+FIRST_START = {"attention": 20, "mlp": 57}
+START_GROWTH = {"attention": 1.2, "mlp": 2.0}
+START_BELOW = 0.85
+
+
+def chain(model: str, Ts, scale: str | None = None, seed: int = 0, guide: dict[int, int] | None = None,
+          past: int = 0, **changes) -> dict[int, list[Result]]:
+    """Scans at growing T, each started a little below the m* that `guide` or the previous T predicts:
+    {T: results}."""
+    found, previous = {}, None
+    for T in sorted(Ts):
+        if guide and guide.get(T):
+            start = START_BELOW * guide[T]
+        elif previous is not None:
+            start = START_BELOW * previous[1] * START_GROWTH[model] ** math.log2(T / previous[0])
+        else:
+            start = FIRST_START[model]
+        found[T] = scan(model, T, scale, seed, start=start, past=past, **changes)
+        star = critical_m(found[T])
+        if star is not None:
+            previous = (T, star)
+    return found
+
+
+def recipe_name(recipe: dict) -> str:
+    return ", ".join(f"{key} {value:g}" for key, value in recipe.items())
+
+
+def _tasks(scale: str, seed: int) -> dict[str, dict]:
+    """Every chain the chapter needs, by name. The variants of the attention recipe are `guided` by
+    the main chain's m*."""
+    plan = SCALES[scale]
+    # the main chain goes a grid step past each m*, so that its bootstrap intervals have an upper end
+    tasks = {"attention": dict(model="attention", Ts=plan["Ts"], past=1)}
+    for recipe in MLP_TUNING:
+        tasks[f"mlp, {recipe_name(recipe)}"] = dict(model="mlp", Ts=plan["mlp_Ts"], changes=recipe)
+    tasks["weight_decay"] = dict(model="attention", Ts=plan["weight_decay_Ts"],
+                                 changes={"weight_decay": WEIGHT_DECAY}, guided=True)
+    for lr in ATTENTION_LRS[1:]:
+        tasks[f"lr {lr:g}"] = dict(model="attention", Ts=plan["recipe_Ts"], changes={"lr": lr}, guided=True)
+    return {name: {**task, "scale": scale, "seed": seed} for name, task in tasks.items()}
+
+
+def _run_chain(model: str, Ts, scale: str, seed: int, changes: dict | None = None, guided: bool = False,
+               past: int = 0):
+    guide = None
+    if guided:  # the main chain up to these T, from the cache once it has got that far
+        main = chain("attention", [T for T in SCALES[scale]["Ts"] if T <= max(Ts)], scale, seed, past=1)
+        guide = {T: critical_m(results) for T, results in main.items()}
+    return chain(model, Ts, scale, seed, guide=guide, past=past, **(changes or {}))
+
+
+def _run_chains(tasks: list[dict]) -> None:
+    for task in tasks:
+        _run_chain(**task)  # results land in the cache; the parent reads them back
+
+
+def experiments(scale: str | None = None, seed: int = 0, n_jobs: int = 2) -> dict:
+    """Every scan of the chapter, in parallel, from the cache when it is there:
+
+    - "attention": {T: results}, the [CLS] block with its recipe;
+    - "mlp": {T: results}, the tuned baseline, the best recipe of MLP_TUNING at each T;
+    - "mlp_tuning": {recipe name: {T: results}};
+    - "weight_decay": {T: results}, the [CLS] block trained with AdamW's weight decay;
+    - "learning_rates": {lr: {T: results}}, the [CLS] block at each of ATTENTION_LRS.
+
+    One process runs the main attention chain; the other the MLP's chains and then the variants of
+    the attention recipe, which the main chain's m* guide (it is done by then; were it not, the cache's
+    entry locks would have the two processes share its cells, not compute them twice).
+    """
+    scale = resolve_scale(scale)
+    tasks = _tasks(scale, seed)
+    groups = [[tasks["attention"]], [task for name, task in tasks.items() if name != "attention"]]
+    sweep(_run_chains, [{"tasks": group} for group in groups], n_jobs=n_jobs)
+    chains = {name: _run_chain(**task) for name, task in tasks.items()}
+    tuning = {recipe_name(recipe): chains[f"mlp, {recipe_name(recipe)}"] for recipe in MLP_TUNING}
+    learning_rates = {ATTENTION_LRS[0]: {T: chains["attention"][T] for T in SCALES[scale]["recipe_Ts"]},
+                      **{lr: chains[f"lr {lr:g}"] for lr in ATTENTION_LRS[1:]}}
+    return {"attention": chains["attention"], "mlp": best_recipe(tuning), "mlp_tuning": tuning,
+            "weight_decay": chains["weight_decay"], "learning_rates": learning_rates}
+
+
+def best_recipe(tuning: dict[str, dict[int, list[Result]]]) -> dict[int, list[Result]]:
+    """At each T, the scan of the recipe with the smallest m* (ties: the higher success rate there)."""
+    def rank(results):
+        star = critical_m(results)
+        at_star = next((success_rate(r) for r in results if r.metrics["config"]["m"] == star), 0.0)
+        return (math.inf if star is None else star, -at_star)
+
+    Ts = sorted(set.intersection(*(set(scans) for scans in tuning.values())))
+    return {T: min((scans[T] for scans in tuning.values()), key=rank) for T in Ts}
+
+
+def critical_ms(scans: dict[int, list[Result]]) -> list[int | None]:
+    return [critical_m(scans[T]) for T in sorted(scans)]
+
+
+# ----------------------------------------------------------------------------- what the scans say
+
+def critical_m_interval(results: list[Result], confidence: float = 0.95, draws: int = 2000,
+                        seed: int = 0) -> list[float | None]:
+    """A bootstrap interval for m* over seeds: the seeds are drawn again with replacement (the same
+    draw at every m, since replicate i is seed i in every cell) and m* found again. An end beyond the
+    scanned m is None; below the smallest scanned m the interval can say only "at most that"."""
+    success = np.array([r.metrics["success"] for r in results], dtype=float)  # (cells, seeds)
+    ms = np.array([r.metrics["config"]["m"] for r in results], dtype=float)
+    picks = np.random.default_rng(seed).integers(0, success.shape[1], size=(draws, success.shape[1]))
+    rates = success[:, picks].mean(-1)  # (cells, draws)
+    reached = rates >= 0.5
+    beyond = 2 * ms.max()  # a draw with no m where half succeed: past the scan
+    stars = np.where(reached.any(0), ms[reached.argmax(0)], beyond)
+    low, high = np.quantile(stars, [(1 - confidence) / 2, (1 + confidence) / 2], method="nearest")
+    return [float(low) if low < beyond else None, float(high) if high < beyond else None]
 
 
 def log_fit(Ts: list[int], values: list[float]) -> dict:
@@ -313,19 +526,113 @@ def log_fit(Ts: list[int], values: list[float]) -> dict:
     return {"a": float(fit.intercept), "b": float(fit.slope), "r2": float(fit.rvalue**2)}
 
 
-def _scan_task(model: str, T: int, scale: str, seed: int) -> None:
-    scan(model, T, scale, seed)  # results land in the cache; the parent reads them back
+def power_fit(Ts: list[int], values: list[float]) -> dict:
+    """Least squares m* = c T^p on m* itself (as the log law is fitted), started from the log-log line,
+    with its r^2."""
+    from scipy.optimize import OptimizeWarning, curve_fit
+    from scipy.stats import linregress
+
+    Ts, values = np.asarray(Ts, dtype=float), np.asarray(values, dtype=float)
+    start = linregress(np.log(Ts), np.log(values))
+    with warnings.catch_warnings():  # the fit's covariance, which three points cannot give, is not used
+        warnings.simplefilter("ignore", OptimizeWarning)
+        (c, p), _ = curve_fit(lambda T, c, p: c * T**p, Ts, values, p0=(math.exp(start.intercept), start.slope),
+                              maxfev=10000)
+    residual = values - c * Ts**p
+    return {"c": float(c), "exponent": float(p),
+            "r2": float(1 - residual @ residual / ((values - values.mean()) @ (values - values.mean())))}
 
 
-def experiments(scale: str | None = None, seed: int = 0, n_jobs: int = 2) -> dict[str, dict[int, list[Result]]]:
-    """Both models' scans for every T of the scale: {model: {T: [results, by growing m]}}."""
-    scale = resolve_scale(scale)
-    Ts = SCALES[scale]["Ts"]
-    # the largest T first: they take longest, and the two processes then finish together
-    tasks = [{"model": model, "T": T, "scale": scale, "seed": seed}
-             for T in sorted(Ts, reverse=True) for model in MODELS]
-    sweep(_scan_task, tasks, n_jobs=n_jobs)
-    return {model: {T: scan(model, T, scale, seed) for T in Ts} for model in MODELS}
+def polylog_fit(Ts: list[int], values: list[float]) -> dict:
+    """Least squares m* = c (ln T)^k on m* itself: the growth the theorem allows once the norms it
+    bounds must themselves grow like log T to represent the function."""
+    fit = power_fit(np.log(np.asarray(Ts, dtype=float)), values)
+    return {"c": fit["c"], "exponent": fit["exponent"], "r2": fit["r2"]}
+
+
+def predict(law: str, fit: dict, T) -> np.ndarray:
+    T = np.asarray(T, dtype=float)
+    if law == "log":
+        return fit["a"] + fit["b"] * np.log(T)
+    return fit["c"] * (T if law == "power" else np.log(T)) ** fit["exponent"]
+
+
+LAWS = ("log", "power", "polylog")
+FITS = {"log": log_fit, "power": power_fit, "polylog": polylog_fit}
+
+
+def _fit(law: str, Ts, values) -> dict:
+    return FITS[law](Ts, values)
+
+
+def compare_laws(Ts: list[int], values: list[float], fitted_up_to: int, interval_width: float) -> dict:
+    """m* = a + b ln T against m* = c T^p (and m* = c (ln T)^k), each with two parameters.
+
+    - Out of sample: each law is fitted on T <= `fitted_up_to` and predicts the longer contexts; its
+      `extrapolation_error` is the mean relative error there.
+    - On all points: both fitted by least squares with Gaussian errors, so their log-likelihoods differ
+      by (n/2) ln(RSS_power / RSS_log); `log_likelihood_ratio` > 0 favours the log law. Akaike's
+      rule (the same number of parameters) reads a ratio beyond 1 (a factor e) as favouring a law.
+      `polylog_vs_power` is the same ratio for (ln T)^k against T^p.
+    - `separating_T`: the shortest context, doubling from the longest measured, at which the log and
+      power laws fitted on all points differ by more than `interval_width` (a bootstrap interval's
+      width relative to m*), that is, how far the range would have to extend to tell them apart.
+    """
+    Ts, values = list(Ts), [float(v) for v in values]
+    inside = [i for i, T in enumerate(Ts) if T <= fitted_up_to]
+    outside = [i for i, T in enumerate(Ts) if T > fitted_up_to]
+    fits = {}
+    for law in LAWS:
+        fit = _fit(law, Ts, values)
+        early = _fit(law, [Ts[i] for i in inside], [values[i] for i in inside])
+        guesses = predict(law, early, [Ts[i] for i in outside])
+        fit["extrapolation_error"] = (float(np.mean([abs(g - values[i]) / values[i] for g, i in zip(guesses, outside)]))
+                                      if outside else None)
+        fit["predicted"] = {str(Ts[i]): float(g) for g, i in zip(guesses, outside)}
+        # floored so that an exact fit (made-up data) gives a finite likelihood ratio
+        fit["rss"] = max(float(np.sum((np.asarray(values) - predict(law, fit, Ts)) ** 2)),
+                         1e-12 * float(np.sum(np.square(values))))
+        fits[law] = fit
+    ratio = len(Ts) / 2 * math.log(fits["power"]["rss"] / fits["log"]["rss"])
+    favoured = "log" if ratio > 1 else "power" if ratio < -1 else "neither"
+    separating = None
+    for doublings in range(0, 21):
+        T = Ts[-1] * 2**doublings
+        guesses = [float(predict(law, fits[law], T)) for law in ("log", "power")]
+        if abs(guesses[0] - guesses[1]) > interval_width * np.mean(guesses):
+            separating = T
+            break
+    polylog = len(Ts) / 2 * math.log(fits["power"]["rss"] / fits["polylog"]["rss"])
+    return {**fits, "log_likelihood_ratio": float(ratio), "favoured": favoured, "fitted_up_to": fitted_up_to,
+            "separating_T": separating, "polylog_vs_power": float(polylog)}
+
+
+def relative_interval_width(results: list[Result]) -> float:
+    """The bootstrap interval of m* as a fraction of m* (a missing end counts as the scan's edge)."""
+    star = critical_m(results)
+    low, high = critical_m_interval(results)
+    ms = [r.metrics["config"]["m"] for r in results]
+    return float(((high or max(ms)) - (low or min(ms))) / star)
+
+
+def grows_like_log(Ts: list[int], values: list[float], fitted_up_to: int | None = None) -> bool:
+    """The chapter's verdict "m* grows like log T": the log law is not disfavoured on all points and
+    it predicts the longest contexts better than the power law does. Fails for values proportional
+    to T^0.5, and for a power law of smaller exponent once the range can tell them apart."""
+    fitted_up_to = fitted_up_to or Ts[len(Ts) // 2]
+    laws = compare_laws(Ts, values, fitted_up_to, interval_width=0.0)
+    return laws["favoured"] != "power" and laws["log"]["extrapolation_error"] <= laws["power"]["extrapolation_error"]
+
+
+def norm_summary(scans: dict[int, list[Result]]) -> dict[str, dict]:
+    """Per T, the medians over the solved runs (every cell of the scan) of the norms the theorem bounds."""
+    table = {}
+    for T, results in sorted(scans.items()):
+        solved = [(r.metrics["norms"], i) for r in results for i, ok in enumerate(r.metrics["success"]) if ok]
+        if solved:
+            table[str(T)] = {key: float(np.median([norms[key][i] for norms, i in solved]))
+                             for key in ("qk", "value", "position")} | {"runs": len(solved)}
+    return table
 
 
 def _support_masses(scans: dict[int, list[Result]], solved: bool) -> np.ndarray:
@@ -365,17 +672,43 @@ def failures_past_critical(results: list[Result]) -> dict:
             "median_attention_on_support": float(np.median(masses)) if masses else None}
 
 
+def fitted_up_to(Ts) -> int:
+    """The laws are fitted on T up to a quarter of the longest context and judged on the rest."""
+    return max(T for T in Ts if T <= Ts[-1] // 4)
+
+
+def growth(Ts, values, up_to: int | None = None) -> float | None:
+    chosen = [v for T, v in zip(Ts, values) if up_to is None or T <= up_to]
+    return None if None in chosen else chosen[-1] / chosen[0]
+
+
 def summary(found: dict) -> dict:
     Ts = sorted(found["attention"])
-    attention = [critical_m(found["attention"][T]) for T in Ts]
-    baseline = [critical_m(found["mlp"][T]) for T in Ts]
-    report = {"T": Ts, "critical_m": attention, "baseline_critical_m": baseline}
+    attention = critical_ms(found["attention"])
+    baseline_Ts = sorted(found["mlp"])
+    baseline = critical_ms(found["mlp"])
+    report = {"T": Ts, "critical_m": attention,
+              "critical_m_ci": [critical_m_interval(found["attention"][T]) for T in Ts],
+              "replicates": [found["attention"][T][0].metrics["config"]["replicates"] for T in Ts],
+              "growth": growth(Ts, attention),
+              "baseline_T": baseline_Ts, "baseline_critical_m": baseline,
+              "baseline_recipe": {str(T): recipe_name({key: found["mlp"][T][0].metrics["config"][key]
+                                                       for key in ("width", "lr")}) for T in baseline_Ts},
+              "baseline_tuning": {name: critical_ms(scans) for name, scans in found["mlp_tuning"].items()},
+              "baseline_growth": growth(baseline_Ts, baseline),
+              "growth_over_baseline_range": growth(Ts, attention, up_to=baseline_Ts[-1])}
     if None not in attention:
-        report["fit"] = log_fit(Ts, attention)
-        report["growth"] = attention[-1] / attention[0]
-    if None not in baseline:
-        report["baseline_fit"] = log_fit(Ts, baseline)
-        report["baseline_growth"] = baseline[-1] / baseline[0]
+        # two laws are told apart where they differ by more than the interval of the longest context
+        width = relative_interval_width(found["attention"][Ts[-1]])
+        report["fits"] = compare_laws(Ts, attention, fitted_up_to(Ts), width)
+        report["grows_like_log"] = grows_like_log(Ts, attention, fitted_up_to(Ts))
+    report["norms"] = norm_summary(found["attention"])
+    decayed = found["weight_decay"]
+    report["weight_decay"] = {"weight_decay": WEIGHT_DECAY, "T": sorted(decayed), "critical_m": critical_ms(decayed),
+                              "critical_m_ci": [critical_m_interval(decayed[T]) for T in sorted(decayed)],
+                              "norms": norm_summary(decayed)}
+    report["recipes"] = [{"lr": lr, "T": T, "critical_m": critical_m(results)}
+                         for lr, scans in found["learning_rates"].items() for T, results in sorted(scans.items())]
     solved = attention_on_support(found["attention"])
     report["cls_attention_on_support"] = solved["mean"]
     report["attention_on_support"] = solved
@@ -396,21 +729,32 @@ def reproduce(scale: str | None = None, seed: int = 0) -> dict:
     scale = resolve_scale(scale)
     found = experiments(scale, seed)
     return {"topic": NAME, "scale": scale, "seed": seed, **summary(found),
-            "curves": {model: {str(T): curves(results) for T, results in scans.items()}
-                       for model, scans in found.items()},
-            "recipes": RECIPES, "replicates": SCALES[scale]["replicates"]}
+            "curves": {model: {str(T): curves(results) for T, results in found[model].items()}
+                       for model in MODELS},
+            "training_recipes": RECIPES, "mlp_tuning_grid": list(MLP_TUNING), "plan": SCALES[scale]}
+
+
+def every_result(found: dict) -> list[Result]:
+    """Every cell behind the chapter, once (the baseline's scans are among the tuning's)."""
+    groups = [found["attention"], found["weight_decay"], *found["mlp_tuning"].values(),
+              *(scans for lr, scans in found["learning_rates"].items() if lr != ATTENTION_LRS[0])]
+    return [r for scans in groups for results in scans.values() for r in results]
 
 
 def reproducibility_card(found: dict) -> dict:
-    results = [r for scans in found.values() for results in scans.values() for r in results]
+    results = every_result(found)
     return {
         "experiment": NAME,
         "version": VERSION,
         "recipes": RECIPES,
+        "mlp_tuning": [recipe_name(recipe) for recipe in MLP_TUNING],
+        "weight_decay_variant": WEIGHT_DECAY,
+        "attention_learning_rates": list(ATTENTION_LRS),
         "T": sorted(found["attention"]),
-        "replicates": {model: next(iter(scans.values()))[0].metrics["config"]["replicates"]
-                       for model, scans in found.items()},
-        "m_grid": "10 x sqrt(2)^i, from 10 up until every seed succeeds",
+        "replicates": {**{f"attention, T = {T}": found["attention"][T][0].metrics["config"]["replicates"]
+                          for T in sorted(found["attention"])},
+                       "mlp": next(iter(found["mlp"].values()))[0].metrics["config"]["replicates"]},
+        "m_grid": "10 x sqrt(2)^i; each T's scan starts a little below the m* the previous T predicts",
         "cells_trained": len(results),
         "wall_seconds_when_trained": round(sum(r.metrics["wall_seconds"] for r in results), 1),
         "loaded_from_cache": all(r.from_cache for r in results),
@@ -419,3 +763,116 @@ def reproducibility_card(found: dict) -> dict:
     }
 
 
+# ----------------------------------------------------------------------------- the page's numbers and verdicts
+
+def trend(values: list[float]) -> str:
+    """A norm's trend over growing T in words: steady (Spearman rank correlation beyond 0.8 in size
+    and a change of more than 10% end to end), or none."""
+    from scipy.stats import spearmanr
+
+    rho = spearmanr(range(len(values)), values).statistic
+    change = values[-1] / values[0]
+    if rho >= 0.8 and change > 1.1:
+        return "grows steadily"
+    if rho <= -0.8 and change < 1 / 1.1:
+        return "falls steadily"
+    return "has no steady trend"
+
+
+def _ratio(first, last) -> str:
+    return f"{last / first:.1f}"
+
+
+def page_values(report: dict) -> dict[str, str]:
+    """Every number and verdict the chapter's prose shows, formatted, keyed by the glue name (without
+    the chapter's prefix). The sentences that interpret a result are chosen here from the measurement,
+    so the page cannot claim what its run did not show."""
+    Ts, stars = report["T"], report["critical_m"]
+    fits = report["fits"]
+    values = {"T_min": Ts[0], "T_max": Ts[-1], "T_ratio": Ts[-1] // Ts[0], "first": stars[0], "last": stars[-1],
+              "growth": f"{report['growth']:.1f}", "replicates": report["replicates"][0],
+              "long_replicates": report["replicates"][-1],
+              "long_from": next(T for T, r in zip(Ts, report["replicates"]) if r == report["replicates"][-1]),
+              "cut": fits["fitted_up_to"],
+              "held_out": " and ".join(str(T) for T in Ts if T > fits["fitted_up_to"])}
+    for law in LAWS:
+        for key, value in fits[law].items():
+            if isinstance(value, float):
+                values[f"{law}_{key}"] = f"{value:.3f}" if key == "r2" else f"{value:.2f}"
+        values[f"{law}_error"] = f"{fits[law]['extrapolation_error']:.0%}"
+    ratio = fits["log_likelihood_ratio"]
+    values["likelihood_factor"] = f"{math.exp(abs(ratio)):,.0f}"
+    values["law_verdict"] = {
+        "power": "The data favour the small power law, and by a wide margin",
+        "log": "The data favour the logarithm",
+        "neither": "The data cannot choose between the two laws"}[fits["favoured"]]
+    values["law_consequence"] = {
+        "power": ("So this run does not show m* growing like log T: over this range its growth is better "
+                  "described as a small power of T."),
+        "log": "So over this range m* grows like log T, as the theorem's bound suggests.",
+        "neither": "So this run cannot say whether m* grows like log T or like a small power of T."}[fits["favoured"]]
+    polylog = fits["polylog_vs_power"]
+    fitted = (f"m* = c (ln T)^k, with its best k = {fits['polylog']['exponent']:.2f}, misses the held-out contexts "
+              f"by {fits['polylog']['extrapolation_error']:.0%} and")
+    values["polylog_sentence"] = (
+        f"Over this range such a law is hard to tell from T^p: {fitted} fits about as well as the power law."
+        if abs(polylog) <= 1 else
+        f"Here it even does better than T^p: {fitted} fits better than the power law, by a likelihood factor "
+        f"{math.exp(polylog):,.0f}." if polylog > 1 else
+        f"Here that does not rescue a logarithmic law: {fitted} fits worse than T^p, by a likelihood factor "
+        f"{math.exp(-polylog):,.0f}.")
+    separating = fits["separating_T"]
+    values["separating_sentence"] = (
+        "the log and power laws fitted here already differ by more than that interval within the measured range"
+        if separating == Ts[-1] else
+        f"the log and power laws fitted here would differ by more than that interval only from T = {separating:,}, "
+        f"contexts {separating // Ts[-1]} times longer than the longest measured" if separating else
+        f"the log and power laws fitted here would not differ by more than that interval before T = "
+        f"{Ts[-1] * 2**20:,}")
+    values["baseline_growth"] = f"{report['baseline_growth']:.1f}"
+    values["baseline_first"] = report["baseline_critical_m"][0]
+    values["baseline_last"] = report["baseline_critical_m"][-1]
+    values["baseline_T_max"] = report["baseline_T"][-1]
+    values["baseline_T_ratio"] = report["baseline_T"][-1] // report["baseline_T"][0]
+    values["growth_same_range"] = f"{report['growth_over_baseline_range']:.1f}"
+    values["baseline_recipes"] = " and ".join(f"({name})" for name in sorted(set(report["baseline_recipe"].values())))
+    norms, decayed = report["norms"], report["weight_decay"]
+    first, last = str(Ts[0]), str(Ts[-1])
+    for key in ("qk", "value", "position"):
+        values[f"norm_{key}_first"] = f"{norms[first][key]:.1f}"
+        values[f"norm_{key}_last"] = f"{norms[last][key]:.1f}"
+        values[f"norm_{key}_growth"] = _ratio(norms[first][key], norms[last][key])
+        wd_Ts = sorted(int(T) for T in decayed["norms"])
+        values[f"wd_{key}_first"] = f"{decayed['norms'][str(wd_Ts[0])][key]:.1f}"
+        values[f"wd_{key}_last"] = f"{decayed['norms'][str(wd_Ts[-1])][key]:.1f}"
+    for key in ("qk", "value", "position"):
+        values[f"norm_{key}_trend"] = trend([norms[str(T)][key] for T in Ts])
+        values[f"norm_{key}_path"] = " → ".join(f"{norms[str(T)][key]:.1f}" for T in Ts)
+    values["wd"] = f"{decayed['weight_decay']:g}"
+    values["wd_Ts"] = ", ".join(str(T) for T in decayed["T"])
+    values["wd_m"] = ", ".join(str(m) for m in decayed["critical_m"])
+    values["adam_m_at_wd_Ts"] = ", ".join(str(stars[Ts.index(T)]) for T in decayed["T"])
+    intervals = [report["critical_m_ci"][Ts.index(T)] for T in decayed["T"]]
+    inside = [m is not None and (low or 0) <= m <= (high or math.inf)
+              for m, (low, high) in zip(decayed["critical_m"], intervals)]
+    values["wd_verdict"] = ("the samples needed stay within the intervals of the runs without it" if all(inside)
+                            else "the samples needed leave the intervals of the runs without it at some T")
+    values["wd_conclusion"] = ("So the growth of m* measured above is not an artefact of norms left free to grow: "
+                               "the bounded-norm regime shows the same numbers." if all(inside) else
+                               "So bounding the norms changes how many samples the head needs.")
+    by_lr = {}
+    for row in report["recipes"]:
+        by_lr.setdefault(row["lr"], {})[row["T"]] = row["critical_m"]
+    (lr_main, main), (lr_other, other) = list(by_lr.items())[:2]
+    short, long = sorted(main)[0], sorted(main)[-1]
+    values.update({"lr_main": f"{lr_main:g}", "lr_other": f"{lr_other:g}", "lr_short": short, "lr_long": long,
+                   "lr_main_short": main[short], "lr_main_long": main[long], "lr_other_short": other[short],
+                   "lr_other_long": other[long], "lr_main_growth": _ratio(main[short], main[long]),
+                   "lr_other_growth": _ratio(other[short], other[long])})
+    solved = report["attention_on_support"]
+    values["mass_mean"] = f"{solved['mean']:.2f}"
+    values["mass_share"] = f"{solved['share_above_half']:.0%}"
+    values["mass_runs"] = solved["solved_runs"]
+    values["unsolved_mean"] = f"{report['attention_on_support_unsolved']['mean']:.2f}"
+    values["uniform_mass"] = f"{3 / (Ts[-1] + 1):.3f}"
+    return values

@@ -20,46 +20,90 @@ from .experiment import (
     config_for,
     critical_m,
     curves,
+    log_fit,
+    power_fit,
+    predict,
     run,
     success_rate,
-    summary,
 )
 
 MODEL_LABELS = {"attention": "[CLS] attention block", "mlp": "MLP on the flattened bits"}
 
 
-def plot_critical_m(found: dict):
-    """m*(T) two ways. Left: attention alone on a log-T axis, where m* = a + b ln T is a straight line.
-    Right: both models on log-log axes, where growth in proportion to T has slope 1."""
-    fig, (left, right) = figure(2, width=11.0, height=4.0)
-    report = summary(found)
-    Ts = report["T"]
-    colours = {"attention": PALETTE["blue"], "mlp": PALETTE["vermillion"]}
-    series = {"attention": report["critical_m"], "mlp": report["baseline_critical_m"]}
-    left.plot(Ts, series["attention"], "o", color=colours["attention"], ms=7, label=MODEL_LABELS["attention"])
-    if "fit" in report:
-        grid = np.geomspace(Ts[0], Ts[-1], 100)
-        fit = report["fit"]
-        left.plot(grid, fit["a"] + fit["b"] * np.log(grid), color=colours["attention"], lw=1.5, ls="--",
-                  label=f"fit {fit['a']:.0f} + {fit['b']:.1f} ln T (r^2 = {fit['r2']:.2f})")
+def plot_critical_m(report: dict):
+    """m*(T) two ways. Left: attention, with each m*'s bootstrap interval over seeds, and the two laws
+    fitted on the shorter contexts and carried on to the longer ones, where they are judged. Right:
+    both learners on log-log axes, where growth in proportion to T has slope 1."""
+    fig, (left, right) = figure(2, width=11.0, height=4.2)
+    Ts, stars = np.array(report["T"]), np.array(report["critical_m"], dtype=float)
+    fits = report["fits"]
+    cut = fits["fitted_up_to"]
+    intervals = np.array([[np.nan if v is None else v for v in ci] for ci in report["critical_m_ci"]])
+    low, high = intervals[:, 0], np.where(np.isnan(intervals[:, 1]), stars, intervals[:, 1])
+    colour = PALETTE["blue"]
+    left.errorbar(Ts, stars, yerr=[stars - np.where(np.isnan(low), stars, low), high - stars], fmt="o",
+                  color=colour, ms=6, capsize=3, label=f"{MODEL_LABELS['attention']} (95% bootstrap interval)")
+    grid = np.geomspace(Ts[0], Ts[-1], 200)
+    for law, style, name in (("log", "--", "a + b ln T"), ("power", ":", "c T^p")):
+        line = PALETTE["black"] if law == "log" else PALETTE["orange"]
+        label = f"{name}, fitted on T <= {cut} (error beyond: {fits[law]['extrapolation_error']:.0%})"
+        left.plot(grid, predict(law, _early_fit(report, law), grid), ls=style, color=line, lw=1.5, label=label)
+    left.axvspan(cut * 2 ** 0.5, Ts[-1] * 1.3, color="grey", alpha=0.1, lw=0)
     left.set_ylim(0, None)
     left.set_ylabel("critical sample size m*")
-    left.set_title("Attention: a straight line in ln T")
-    for model in MODELS:
-        points = [(T, m) for T, m in zip(Ts, series[model]) if m is not None]
-        right.plot(*zip(*points), "o-", color=colours[model], ms=7, label=MODEL_LABELS[model])
-    anchor = next((m for m in series["mlp"] if m is not None), None)
+    left.set_title("Attention: two laws, judged beyond the fitted range (shaded)", fontsize=10)
+    series = {"attention": (report["T"], report["critical_m"]),
+              "mlp": (report["baseline_T"], report["baseline_critical_m"])}
+    colours = {"attention": PALETTE["blue"], "mlp": PALETTE["vermillion"]}
+    for model, (xs, ys) in series.items():
+        points = [(T, m) for T, m in zip(xs, ys) if m is not None]
+        label = MODEL_LABELS[model] + (" (best of the tuned recipes)" if model == "mlp" else "")
+        right.plot(*zip(*points), "o-", color=colours[model], ms=6, label=label)
+    anchor = next((m for m in report["baseline_critical_m"] if m is not None), None)
     if anchor is not None:
         right.plot(Ts, [anchor * T / Ts[0] for T in Ts], color="grey", ls=":", lw=1.2, label="proportional to T")
     right.set_yscale("log")
-    right.set_title("Both learners (log-log axes)")
+    right.set_title("Both learners (log-log axes)", fontsize=10)
     for ax in (left, right):
         ax.set_xscale("log", base=2)
         ax.set_xticks(Ts)
         ax.set_xticklabels([str(T) for T in Ts])
         ax.tick_params(axis="x", which="minor", bottom=False)
         ax.set_xlabel("context length T (log scale)")
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=7.5, loc="upper left")
+    return fig
+
+
+def _early_fit(report: dict, law: str) -> dict:
+    """The law fitted on the contexts up to the report's `fitted_up_to`."""
+    cut = report["fits"]["fitted_up_to"]
+    Ts = [T for T in report["T"] if T <= cut]
+    values = [m for T, m in zip(report["T"], report["critical_m"]) if T <= cut]
+    return log_fit(Ts, values) if law == "log" else power_fit(Ts, values)
+
+
+def plot_norms(report: dict):
+    """The norms the theorem bounds, median over solved runs, against T: Adam as trained, and AdamW
+    with weight decay (the bounded-norm regime)."""
+    fig, axes = figure(3, width=11.0, height=3.2)
+    titles = {"qk": "query-key product ||W_Q^T W_K||", "value": "value map ||W_V||",
+              "position": "largest position embedding ||p_j||"}
+    variants = ((report["norms"], "Adam (the chapter's runs)", PALETTE["blue"], "o-"),
+                (report["weight_decay"]["norms"], f"AdamW, weight decay {report['weight_decay']['weight_decay']:g}",
+                 PALETTE["green"], "s--"))
+    for ax, key in zip(axes, titles):
+        for table, label, colour, style in variants:
+            Ts = sorted(int(T) for T in table)
+            ax.plot(Ts, [table[str(T)][key] for T in Ts], style, color=colour, label=label, ms=5)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(report["T"])
+        ax.set_xticklabels([str(T) for T in report["T"]], fontsize=7)
+        ax.tick_params(axis="x", which="minor", bottom=False)
+        ax.set_ylim(0, None)
+        ax.set_title(titles[key], fontsize=9)
+        ax.set_xlabel("context length T")
+    axes[0].set_ylabel("median over solved runs")
+    axes[0].legend(fontsize=7)
     return fig
 
 
@@ -68,7 +112,7 @@ def plot_accuracy_curves(found: dict, T: int, ax=None):
     if ax is None:
         fig, ax = figure(width=6.0, height=3.8)
     colours = {"attention": PALETTE["blue"], "mlp": PALETTE["vermillion"]}
-    for model, results in ((model, found[model][T]) for model in MODELS):
+    for model, results in ((model, found[model][T]) for model in MODELS if T in found[model]):
         c = curves(results)
         for m, accuracies in zip(c["m"], c["accuracy"]):
             ax.plot([m] * len(accuracies), accuracies, ".", color=colours[model], alpha=0.25, ms=4)
@@ -78,7 +122,7 @@ def plot_accuracy_curves(found: dict, T: int, ax=None):
             ax.axvline(star, color=colours[model], ls=":", lw=1.2)
     ax.axhline(SUCCESS_ACCURACY, color="grey", ls="--", lw=1, label="success: test accuracy 0.95")
     ax.set_xscale("log")
-    ax.set_xlim(8, 1.3 * max(r.metrics["config"]["m"] for model in MODELS for r in found[model][T]))
+    ax.set_xlim(8, 1.3 * max(r.metrics["config"]["m"] for model in MODELS for r in found[model].get(T, [])))
     ax.set_ylim(0.45, 1.02)
     ax.set_xlabel("training samples m (log scale; dotted: m*)")
     ax.set_ylabel("test accuracy")
@@ -120,7 +164,7 @@ def plot_attention(result: Result, replicate: int, ax=None):
 
 # ----------------------------------------------------------------------------- explorer and live widget
 
-EXPLORER_VERSION = 1
+EXPLORER_VERSION = 2
 
 
 def explorer(found: dict):
@@ -139,7 +183,7 @@ def explorer(found: dict):
         return Explorer.from_function(draw, Ts, name="T", dpi=70,
                                       title="Move T: the samples each model needs, and where [CLS] looks")
 
-    runs = [[r.metrics["config"] for r in found[model][T]] for model in MODELS for T in Ts]
+    runs = [[r.metrics["config"] for r in found[model][T]] for model in MODELS for T in Ts if T in found[model]]
     return cached_explorer(f"{NAME}-explorer", EXPLORER_VERSION, build, runs=runs)
 
 
