@@ -39,7 +39,7 @@ from companion.core.sweeps import run_cached
 from companion.core.training import log_spaced_steps, train
 
 NAME = "knowable-unknowable"
-VERSION = 6  # of the analysis (6: follows MODEL_VERSION 2)
+VERSION = 7  # of the analysis (7: controls that can fail, within facts, entropy bands, unseen relations)
 MODEL_VERSION = 2  # of the trained language models (2: attention scales q, not the scores)
 SLOTS = ("class", "entity", "relation", "value")
 # The order of the four slots in a sentence of each format; the value always comes last.
@@ -638,6 +638,11 @@ def _analyse(config: Config, device: torch.device) -> Result:
                                "aleatoric": float(entropies[test][y[test] == 0].mean())},
     }
     found["knowledge_by_frequency"] = _knowledge_by_frequency(world, docs, h_small, h_large)
+    per_token = _token_facts(world, docs)
+    found.update(_controls(config, X, y, rows, per_token))
+    found["entropy_bands"] = entropy_bands(y[test], probe_scores, entropies[test])
+    found["within_fact"] = _within_fact(config, X, X_control, flat, labels, h_small, h_large, docs, document, second,
+                                        held_out, per_token)
 
     # scikit-learn is imported here, not at the top: only the runs that use it pay its second of loading
     from sklearn.metrics import roc_curve
@@ -659,6 +664,164 @@ def _analyse(config: Config, device: torch.device) -> Result:
                           for size, r in models.items()},
                "wall_seconds": round(time.perf_counter() - started, 2)}
     return Result(metrics=metrics, arrays=arrays)
+
+
+def _token_facts(world: World, docs: Documents) -> dict[str, np.ndarray]:
+    """Per target token (flattened like the labels): its slot, the sentence's class and relation, and
+    the log-frequency of the document's entity (expected mentions per training document)."""
+    n, width = docs.slot.shape
+    sentence = torch.arange(width) // 4
+    relation = docs.relations[:, sentence]
+    entity_class = world.entity_class[docs.entity][:, None].expand(n, width)
+    frequency = world.entity_weight[docs.entity].log()[:, None].expand(n, width)
+    return {"slot": docs.slot.reshape(-1).numpy(), "relation": relation.reshape(-1).numpy(),
+            "class": entity_class.reshape(-1).numpy(), "log_frequency": frequency.reshape(-1).numpy()}
+
+
+def rule_scores(keys_train: np.ndarray, labels_train: np.ndarray, keys_test: np.ndarray) -> np.ndarray:
+    """The rule baseline: each test token scored by the share of epistemic labels among the training
+    tokens with its key (slot, class, relation), the key that decides whether a slot is a fact; keys
+    never seen score the overall share."""
+    overall = labels_train.mean()
+    table = {key: labels_train[keys_train == key].mean() for key in np.unique(keys_train)}
+    return np.array([table.get(key, overall) for key in keys_test])
+
+
+def _rule_key(per_token: dict[str, np.ndarray]) -> np.ndarray:
+    return (per_token["slot"] * 1000 + per_token["class"]) * 1000 + per_token["relation"]
+
+
+SHUFFLES = 5
+
+
+def _controls(config: Config, X: np.ndarray, y: np.ndarray, rows: dict[str, np.ndarray],
+              per_token: dict[str, np.ndarray]) -> dict:
+    """Controls that can fail, on the main task.
+
+    - `shuffled_refit_aucs`: the probe refitted on the training tokens with their labels shuffled, then
+      scored on the test tokens' true labels, SHUFFLES times; `shuffled_refit_auc` is their mean. Each
+      should be about 0.5; one far from it means the features carry the labels so plainly that a fit
+      to noise lands on them.
+    - `rule_baseline_auc`: no model at all, only the rule (slot, class, relation) that makes a slot a
+      fact or chance, scored by its share of epistemic training labels.
+    - `relation_transfer_aucs`: the probe fitted on the sentences of half the relations and tested on
+      the others', for SHUFFLES random halvings (which relations are held out matters);
+      `relation_transfer_auc` is their mean.
+    Each control draws from its own generator, so that neither depends on how much the other used.
+    """
+    train, test = rows["train"], rows["test"]
+    shuffling = np.random.default_rng([config.seed, 5])
+    shuffled = [fit_probe(X[train], shuffling.permutation(y[train]), config.probe_c) for _ in range(SHUFFLES)]
+    shuffled = [auc(y[test], probe.predict_proba(X[test])[:, 1]) for probe in shuffled]
+    key = _rule_key(per_token)
+    halving = np.random.default_rng([config.seed, 6])
+    transfers, counts = [], []
+    for _ in range(SHUFFLES):
+        seen = np.isin(per_token["relation"], halving.permutation(config.n_relations)[: config.n_relations // 2])
+        fit_rows, unseen_rows = train[seen[train]], test[~seen[test]]
+        transfer = fit_probe(X[fit_rows], y[fit_rows], config.probe_c)
+        transfers.append(auc(y[unseen_rows], transfer.predict_proba(X[unseen_rows])[:, 1]))
+        counts.append(len(unseen_rows))
+    return {"shuffled_refit_auc": float(np.mean(shuffled)), "shuffled_refit_aucs": shuffled,
+            "rule_baseline_auc": auc(y[test], rule_scores(key[train], y[train], key[test])),
+            "relation_transfer_auc": float(np.mean(transfers)), "relation_transfer_aucs": transfers,
+            "relation_transfer_n": int(np.mean(counts))}
+
+
+ENTROPY_BANDS = 4
+
+
+def entropy_bands(labels: np.ndarray, probe_scores: np.ndarray, entropies: np.ndarray,
+                  bands: int = ENTROPY_BANDS) -> list[dict]:
+    """The paper's comparison: probe and entropy AUC within bands of the small model's entropy (its
+    quantiles), where entropy alone has little to go on. A band needs both labels and 20 tokens."""
+    edges = np.quantile(entropies, np.linspace(0, 1, bands + 1))
+    found = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (entropies >= low) & (entropies <= high)
+        if inside.sum() >= 20 and 0 < labels[inside].mean() < 1:
+            entropy_auc = auc(labels[inside], entropies[inside])
+            found.append({"low": float(low), "high": float(high), "n": int(inside.sum()),
+                          "probe_auc": auc(labels[inside], probe_scores[inside]),
+                          "entropy_auc": max(entropy_auc, 1 - entropy_auc)})
+    return found
+
+
+WITHIN_FACT_SURE, WITHIN_FACT_UNSURE = 0.2, 1.0  # nats of the large model's entropy: knows, does not know
+
+
+def _within_fact(config: Config, X, X_control, flat, labels, h_small, h_large, docs: Documents, document,
+                 second, held_out, per_token) -> dict:
+    """The question the paper's labels ask in a real corpus: among fact slots where the small model is
+    unsure, which facts does the large model know (entropy below WITHIN_FACT_SURE, label 1) and which
+    not (at least WITHIN_FACT_UNSURE, label 0)? Here the rule is no help (every slot is a fact); the
+    probe (refitted on these labels), the small model's entropy, the entity's frequency, the rule
+    and the control model's probe are compared on held-out entities, and the probe and frequency
+    also within thirds of the frequency range: what the probe knows beyond how common the entity is."""
+    fact_value = flat(docs.knowable) & (per_token["slot"] == SLOTS.index("value"))
+    unsure = flat(h_small) >= config.min_small_entropy
+    large = flat(h_large)
+    label = np.where(large < WITHIN_FACT_SURE, 1, np.where(large >= WITHIN_FACT_UNSURE, 0, -1))
+    usable = fact_value & unsure & (label >= 0) & ~second[np.arange(len(label)) // labels.shape[1]]
+    train = np.flatnonzero(usable & ~held_out[document])
+    test = np.flatnonzero(usable & held_out[document])
+    y = label
+    probe = fit_probe(X[train], y[train], config.probe_c)
+    control = fit_probe(X_control[train], y[train], config.probe_c)
+    key = _rule_key(per_token)
+    entropy = flat(h_small)
+    frequency = per_token["log_frequency"]
+    probe_scores = probe.predict_proba(X[test])[:, 1]
+
+    def oriented(scores_train, scores_test):  # the direction that separates the training labels
+        return scores_test if auc(y[train], scores_train) >= 0.5 else -scores_test
+
+    found = {"probe_auc": auc(y[test], probe_scores),
+             "entropy_auc": auc(y[test], oriented(entropy[train], entropy[test])),
+             "frequency_auc": auc(y[test], oriented(frequency[train], frequency[test])),
+             "rule_auc": auc(y[test], rule_scores(key[train], y[train], key[test])),
+             "control_auc": auc(y[test], control.predict_proba(X_control[test])[:, 1]),
+             "n": int(len(test)), "n_train": int(len(train)), "known_share": float(y[test].mean())}
+    edges = np.quantile(frequency[test], [0, 1 / 3, 2 / 3, 1])
+    bands = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (frequency[test] >= low) & (frequency[test] <= high)
+        if inside.sum() >= 20 and 0 < y[test][inside].mean() < 1:
+            bands.append({"low": float(low), "high": float(high), "n": int(inside.sum()),
+                          "probe_auc": auc(y[test][inside], probe_scores[inside]),
+                          "frequency_auc": auc(y[test][inside], oriented(frequency[train], frequency[test])[inside])})
+    found["within_frequency_thirds"] = bands
+    return found
+
+
+def rule_verdict(metrics: dict) -> str:
+    """What the rule baseline says about the probe on the main task, in words."""
+    gap = metrics["probe_auc"] - metrics["rule_baseline_auc"]
+    if gap < 0.02:
+        return ("The rule alone does as well as the probe: in this world the label is essentially the rule "
+                "that generated the data, and the probe's success on it shows that the small model's state "
+                "encodes the rule, not that it knows which facts it lacks.")
+    return (f"The probe does {gap:.2f} better than the rule alone, so its state carries more than the rule "
+            "that generated the data.")
+
+
+def within_fact_verdict(within: dict) -> str:
+    """What the within-facts comparison says, in words: the probe against entropy, frequency and its control."""
+    probe, entropy, frequency, control = (within[f"{k}_auc"] for k in ("probe", "entropy", "frequency", "control"))
+    reads = (f"The probe reads something the barely trained model's state does not ({probe:.2f} against "
+             f"{control:.2f})" if probe > control + 0.05 else
+             f"The probe does little better than the barely trained model's ({probe:.2f} against {control:.2f})")
+    against_entropy = ("about as well as" if abs(probe - entropy) <= 0.03 else "better than" if probe > entropy
+                       else "worse than") + f" the small model's entropy ({entropy:.2f})"
+    against_frequency = (f"but the entity's frequency alone does better still ({frequency:.2f}): here, which facts "
+                         "the large model knows is mostly a matter of how often it saw the entity, and the probe "
+                         "does not add to that on the whole" if frequency > probe + 0.02 else
+                         f"and more than the entity's frequency alone ({frequency:.2f})" if probe > frequency + 0.02
+                         else f"about as well as the entity's frequency alone ({frequency:.2f})")
+    behind = probe <= max(entropy, frequency) + 0.02
+    parting = (" This is where our world parts from the paper, whose probes on real text predict where the "
+               "larger model is sure better than the small model's entropy does." if behind else "")
+    return f"{reads} and scores {against_entropy}, {against_frequency}.{parting}"
 
 
 def _knowledge_by_frequency(world: World, docs: Documents, h_small, h_large) -> dict:
@@ -724,7 +887,9 @@ def reproduce(scale: str | None = None, seed: int = 0) -> dict:
     keys = ("probe_auc", "entropy_baseline_auc", "cross_domain_auc", "unsupervised_auc", "proxy_agreement",
             "n_examples", "control_probe_auc", "probe_true_label_auc", "unsupervised_true_label_auc",
             "proxy_recall", "labelled", "mean_small_entropy", "n_train", "n_test", "n_transfer", "n_in_context",
-            "knowledge_by_frequency", "models")
+            "knowledge_by_frequency", "models", "within_fact", "shuffled_refit_auc", "shuffled_refit_aucs",
+            "rule_baseline_auc",
+            "relation_transfer_auc", "relation_transfer_aucs", "relation_transfer_n", "entropy_bands")
     return {"topic": NAME, "scale": scale, "seed": seed, "config": m["config"], **{key: m[key] for key in keys}}
 
 
