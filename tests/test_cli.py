@@ -134,9 +134,16 @@ def test_reproduce_variable_creation_writes_the_issue_keys(tmp_path):
     done = run_cli("reproduce", "variable-creation", "--scale", "test", "--seed", "0", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "variable-creation.json").read_text())
-    assert {"T", "critical_m", "fit", "baseline_critical_m", "cls_attention_on_support"} <= set(report)
-    assert set(report["fit"]) == {"a", "b", "r2"}
-    assert len(report["T"]) == len(report["critical_m"]) == len(report["baseline_critical_m"])
+    assert {"T", "critical_m", "critical_m_ci", "fits", "norms", "weight_decay", "recipes", "baseline_critical_m",
+            "cls_attention_on_support"} <= set(report)
+    assert {"a", "b", "r2", "extrapolation_error"} <= set(report["fits"]["log"])
+    assert {"c", "exponent", "r2", "extrapolation_error"} <= set(report["fits"]["power"])
+    assert report["fits"]["favoured"] in ("log", "power", "neither")
+    assert len(report["T"]) == len(report["critical_m"]) == len(report["critical_m_ci"])
+    assert len(report["baseline_T"]) == len(report["baseline_critical_m"])
+    assert set(report["norms"][str(report["T"][0])]) >= {"qk", "value", "position"}
+    assert {"critical_m"} <= set(report["weight_decay"])
+    assert all({"lr", "T", "critical_m"} <= set(row) for row in report["recipes"])
     assert 0 < report["cls_attention_on_support"] <= 1
     assert set(report["curves"]) == {"attention", "mlp"}
 
@@ -172,6 +179,9 @@ def test_reproduce_knowable_unknowable_writes_the_issue_keys(tmp_path):
     assert all(0 <= report[key] <= 1 for key in ("probe_auc", "entropy_baseline_auc", "cross_domain_auc",
                                                  "unsupervised_auc", "proxy_agreement"))
     assert report["n_examples"] == report["n_train"] + report["n_test"] > 0
+    assert {"probe_auc", "entropy_auc", "frequency_auc", "rule_auc", "n"} <= set(report["within_fact"])
+    assert {"shuffled_refit_auc", "rule_baseline_auc", "relation_transfer_auc", "entropy_bands"} <= set(report)
+    assert all({"low", "high", "n", "probe_auc", "entropy_auc"} <= set(band) for band in report["entropy_bands"])
 
 
 def test_reproduce_alignment_challenges_writes_the_checked_map(tmp_path):
