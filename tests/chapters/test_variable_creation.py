@@ -67,8 +67,8 @@ def test_book_scale_meets_the_chapter_claims():
     assert report["baseline_growth"] > 4 * report["growth_over_baseline_range"], report
     mass = report["attention_on_support"]
     assert mass["mean"] > 0.5 and mass["share_above_half"] > 0.5, mass
-    values = vc.page_values(report)
-    assert values["law_verdict"] and values["polylog_sentence"] and values["separating_sentence"]
+    shares = fits["bootstrap"]
+    assert shares["draws"] >= 100 and abs(shares["log"] + shares["power"] + shares["neither"] - 1) < 1e-9
 
 
 def test_the_search_brackets_m_star_finely(found):
@@ -220,6 +220,29 @@ def test_power_fit_recovers_a_power_law_and_the_laws_separate_where_they_differ(
 
 def _cell(m, success):
     return vc.Result(metrics={"config": {"m": m}, "success": success})
+
+
+def _sharp_scans(law):
+    """Scans at the book's T whose seeds all switch from failing to succeeding exactly at law(T)."""
+    scans = {}
+    for T in BOOK_TS:
+        star = int(round(law(T)))
+        scans[T] = [_cell(m, [m >= star] * 8) for m in (star - 3, star, star + 3)]
+    return scans
+
+
+def test_the_law_bootstrap_finds_the_law_that_made_the_data():
+    """Fed m* made by a power law, or by a + b ln T, with seeds that all agree, every bootstrap draw
+    favours the law that made them."""
+    assert vc.law_bootstrap(_sharp_scans(lambda T: 3 * T**0.5))["power"] == 1.0
+    assert vc.law_bootstrap(_sharp_scans(lambda T: -40 + 30 * math.log(T)))["log"] == 1.0
+
+
+def test_trend_words_follow_the_numbers():
+    assert vc.trend([2.0, 2.2, 2.4, 2.6, 2.7, 2.9]) == "grows steadily"
+    assert vc.trend([31.0, 26.2, 21.6, 26.0, 27.0, 36.1]) == "has no steady trend"
+    assert vc.trend([6.9, 6.8, 6.5, 6.4, 6.4, 6.0]) == "falls steadily"
+    assert vc.trend([6.9, 6.8, 6.5, 6.4, 6.4, 6.3]) == "has no steady trend"  # steady, but under 10% end to end
 
 
 def test_the_m_star_interval_follows_the_seeds():

@@ -39,7 +39,7 @@ from companion.core.sweeps import run_cached
 from companion.core.training import log_spaced_steps, train
 
 NAME = "knowable-unknowable"
-VERSION = 7  # of the analysis (7: controls that can fail, within facts, entropy bands, unseen relations)
+VERSION = 8  # of the analysis (8: controls that can fail, within facts with intervals, entropy bands, unseen relations)
 MODEL_VERSION = 2  # of the trained language models (2: attention scales q, not the scores)
 SLOTS = ("class", "entity", "relation", "value")
 # The order of the four slots in a sentence of each format; the value always comes last.
@@ -754,7 +754,7 @@ def _within_fact(config: Config, X, X_control, flat, labels, h_small, h_large, d
                  second, held_out, per_token) -> dict:
     """The question the paper's labels ask in a real corpus: among fact slots where the small model is
     unsure, which facts does the large model know (entropy below WITHIN_FACT_SURE, label 1) and which
-    not (at least WITHIN_FACT_UNSURE, label 0)? Here the rule is no help (every slot is a fact); the
+    not (at least WITHIN_FACT_UNSURE, label 0)? Every slot here is a fact; the
     probe (refitted on these labels), the small model's entropy, the entity's frequency, the rule
     and the control model's probe are compared on held-out entities, and the probe and frequency
     also within thirds of the frequency range: what the probe knows beyond how common the entity is."""
@@ -762,7 +762,7 @@ def _within_fact(config: Config, X, X_control, flat, labels, h_small, h_large, d
     unsure = flat(h_small) >= config.min_small_entropy
     large = flat(h_large)
     label = np.where(large < WITHIN_FACT_SURE, 1, np.where(large >= WITHIN_FACT_UNSURE, 0, -1))
-    usable = fact_value & unsure & (label >= 0) & ~second[np.arange(len(label)) // labels.shape[1]]
+    usable = fact_value & unsure & (label >= 0) & ~second  # `second` is per token already: format A only
     train = np.flatnonzero(usable & ~held_out[document])
     test = np.flatnonzero(usable & held_out[document])
     y = label
@@ -791,7 +791,29 @@ def _within_fact(config: Config, X, X_control, flat, labels, h_small, h_large, d
                           "probe_auc": auc(y[test][inside], probe_scores[inside]),
                           "frequency_auc": auc(y[test][inside], oriented(frequency[train], frequency[test])[inside])})
     found["within_frequency_thirds"] = bands
+    entropy_scores = oriented(entropy[train], entropy[test])
+    frequency_scores = oriented(frequency[train], frequency[test])
+    entities = docs.entity.numpy()[document[test]]  # tokens of one entity are not independent draws
+    found["probe_minus_entropy_ci"] = auc_difference_interval(y[test], probe_scores, entropy_scores, entities)
+    found["probe_minus_frequency_ci"] = auc_difference_interval(y[test], probe_scores, frequency_scores, entities)
+    found["entities"] = int(len(np.unique(entities)))
+    found["second_format_tokens"] = int(second[test].sum() + second[train].sum())  # 0: format A only
     return found
+
+
+def auc_difference_interval(labels: np.ndarray, first: np.ndarray, second: np.ndarray, groups: np.ndarray,
+                            draws: int = 1000, confidence: float = 0.95, seed: int = 0) -> list[float]:
+    """A paired cluster-bootstrap interval for AUC(first) - AUC(second) on the same tokens: whole groups
+    (the entities) are drawn with replacement, and both scores are read on the tokens drawn."""
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    differences = []
+    for _ in range(draws):
+        pick = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+        if 0 < labels[pick].mean() < 1:
+            differences.append(auc(labels[pick], first[pick]) - auc(labels[pick], second[pick]))
+    low, high = np.quantile(differences, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return [float(low), float(high)]
 
 
 def rule_verdict(metrics: dict) -> str:
@@ -806,22 +828,32 @@ def rule_verdict(metrics: dict) -> str:
 
 
 def within_fact_verdict(within: dict) -> str:
-    """What the within-facts comparison says, in words: the probe against entropy, frequency and its control."""
-    probe, entropy, frequency, control = (within[f"{k}_auc"] for k in ("probe", "entropy", "frequency", "control"))
+    """What the within-facts comparison says, in words: the probe against its control, the small model's
+    entropy and the entity's frequency, each difference with its paired bootstrap interval."""
+    probe, control = within["probe_auc"], within["control_auc"]
     reads = (f"The probe reads something the barely trained model's state does not ({probe:.2f} against "
              f"{control:.2f})" if probe > control + 0.05 else
              f"The probe does little better than the barely trained model's ({probe:.2f} against {control:.2f})")
-    against_entropy = ("about as well as" if abs(probe - entropy) <= 0.03 else "better than" if probe > entropy
-                       else "worse than") + f" the small model's entropy ({entropy:.2f})"
-    against_frequency = (f"but the entity's frequency alone does better still ({frequency:.2f}): here, which facts "
-                         "the large model knows is mostly a matter of how often it saw the entity, and the probe "
-                         "does not add to that on the whole" if frequency > probe + 0.02 else
-                         f"and more than the entity's frequency alone ({frequency:.2f})" if probe > frequency + 0.02
-                         else f"about as well as the entity's frequency alone ({frequency:.2f})")
-    behind = probe <= max(entropy, frequency) + 0.02
-    parting = (" This is where our world parts from the paper, whose probes on real text predict where the "
-               "larger model is sure better than the small model's entropy does." if behind else "")
-    return f"{reads} and scores {against_entropy}, {against_frequency}.{parting}"
+
+    def against(name: str, label: str) -> str:
+        low, high = within[f"probe_minus_{name}_ci"]
+        outcome = "a clear lead" if low > 0 else "a clear deficit" if high < 0 else "no clear difference"
+        return (f"against {label} ({within[f'{name}_auc']:.2f}) its AUC differs by {low:+.2f} to {high:+.2f} "
+                f"(95% interval, entities resampled): {outcome}")
+
+    entropy = against("entropy", "the small model's entropy")
+    frequency = against("frequency", "the entity's frequency alone")
+    sentences = [f"{reads}. {entropy[0].upper()}{entropy[1:]}; {frequency}."]
+    rarest = within["within_frequency_thirds"][0] if within["within_frequency_thirds"] else None
+    if rarest is not None:
+        lead = rarest["probe_auc"] - rarest["frequency_auc"]
+        word = "leads" if lead > 0.05 else "trails" if lead < -0.05 else "matches"
+        sentences.append(f"Among the rarest third of entities the probe {word} frequency "
+                         f"({rarest['probe_auc']:.2f} against {rarest['frequency_auc']:.2f}; the table below).")
+    if within["probe_minus_entropy_ci"][0] <= 0:
+        sentences.append("This is where our world parts from the paper, whose probes on real text predict where "
+                         "the larger model is sure better than the small model's entropy does.")
+    return " ".join(sentences)
 
 
 def _knowledge_by_frequency(world: World, docs: Documents, h_small, h_large) -> dict:

@@ -36,7 +36,8 @@ from companion.core.sweeps import sweep
 from companion.core.training import train
 
 NAME = "variable-creation"
-VERSION = 2
+VERSION = 3
+SEED_STRIDE = 10_000  # more than the most replicates a cell can have
 MODELS = ("attention", "mlp")
 FUNCTIONS = ("and", "parity")
 SUCCESS_ACCURACY = 0.95
@@ -53,7 +54,7 @@ class Config:
     """One cell of the search: `replicates` seeds of one (model, T, m), trained side by side.
 
     Replicate i draws its support, its m training samples, its test set and its initial weights from
-    seed ``seed + i`` alone. ``width`` is the attention block's model width d, or the MLP's hidden
+    seed ``seed * SEED_STRIDE + i`` alone. ``width`` is the attention block's model width d, or the MLP's hidden
     width; ``hidden`` is the width of the small MLP that reads the [CLS] token.
     """
 
@@ -91,7 +92,8 @@ class Config:
         check_seed("seed", self.seed)
 
     def seeds(self) -> list[int]:
-        return [self.seed + i for i in range(self.replicates)]
+        # seeds 0 and 1 share no replicate, so "another seed" is an independent replication
+        return [self.seed * SEED_STRIDE + i for i in range(self.replicates)]
 
 
 # Each model's training recipe: full-batch Adam; attention fits in a few hundred steps, the MLP's test
@@ -607,6 +609,30 @@ def compare_laws(Ts: list[int], values: list[float], fitted_up_to: int, interval
             "separating_T": separating, "polylog_vs_power": float(polylog)}
 
 
+def law_bootstrap(scans: dict[int, list[Result]], draws: int = 300, seed: int = 0) -> dict:
+    """How firmly the seeds support the favoured law: the seeds of every T drawn again with replacement,
+    m* found again at each T, both laws refitted and their likelihood ratio read as in `compare_laws`.
+    Returns the share of draws favouring each law (a ratio beyond 1 either way) and neither, over the
+    draws where every T has an m* within its scan."""
+    rng = np.random.default_rng(seed)
+    Ts = sorted(scans)
+    tables = [(np.array([r.metrics["success"] for r in scans[T]], dtype=float),
+               np.array([r.metrics["config"]["m"] for r in scans[T]], dtype=float)) for T in Ts]
+    verdicts = []
+    for _ in range(draws):
+        stars = []
+        for success, ms in tables:
+            rates = success[:, rng.integers(0, success.shape[1], success.shape[1])].mean(1)
+            stars.append(ms[np.argmax(rates >= 0.5)] if (rates >= 0.5).any() else None)
+        if None in stars:
+            continue
+        rss = {law: max(float(np.sum((np.asarray(stars) - predict(law, _fit(law, Ts, stars), Ts)) ** 2)),
+                        1e-12 * float(np.sum(np.square(stars)))) for law in ("log", "power")}
+        ratio = len(Ts) / 2 * math.log(rss["power"] / rss["log"])
+        verdicts.append("log" if ratio > 1 else "power" if ratio < -1 else "neither")
+    return {law: verdicts.count(law) / len(verdicts) for law in ("log", "power", "neither")} | {"draws": len(verdicts)}
+
+
 def relative_interval_width(results: list[Result]) -> float:
     """The bootstrap interval of m* as a fraction of m* (a missing end counts as the scan's edge)."""
     star = critical_m(results)
@@ -654,9 +680,8 @@ def attention_on_support_unsolved(scans: dict[int, list[Result]]) -> dict:
 
 
 def failures_past_critical(results: list[Result]) -> dict:
-    """The runs that still fail at m above m*: how many, their test accuracy and their [CLS] attention
-    on the support. Accuracy near chance with no attention on the support marks a failure of
-    optimisation rather than a lack of data."""
+    """The runs that still fail at m above m*: how many, their test accuracy, their [CLS] attention on
+    the support (median), and how many of them put less than a tenth and more than half of it there."""
     star = critical_m(results)
     accuracies, masses = [], []
     for r in results:
@@ -669,7 +694,8 @@ def failures_past_critical(results: list[Result]) -> dict:
     runs = sum(len(r.metrics["success"]) for r in results if star is not None and r.metrics["config"]["m"] > star)
     return {"failed_runs": len(accuracies), "runs": runs,
             "median_accuracy": float(np.median(accuracies)) if accuracies else None,
-            "median_attention_on_support": float(np.median(masses)) if masses else None}
+            "median_attention_on_support": float(np.median(masses)) if masses else None,
+            "below_tenth": sum(mass < 0.1 for mass in masses), "above_half": sum(mass > 0.5 for mass in masses)}
 
 
 def fitted_up_to(Ts) -> int:
@@ -702,6 +728,7 @@ def summary(found: dict) -> dict:
         width = relative_interval_width(found["attention"][Ts[-1]])
         report["fits"] = compare_laws(Ts, attention, fitted_up_to(Ts), width)
         report["grows_like_log"] = grows_like_log(Ts, attention, fitted_up_to(Ts))
+        report["fits"]["bootstrap"] = law_bootstrap(found["attention"])
     report["norms"] = norm_summary(found["attention"])
     decayed = found["weight_decay"]
     report["weight_decay"] = {"weight_decay": WEIGHT_DECAY, "T": sorted(decayed), "critical_m": critical_ms(decayed),
@@ -803,14 +830,23 @@ def page_values(report: dict) -> dict[str, str]:
     ratio = fits["log_likelihood_ratio"]
     values["likelihood_factor"] = f"{math.exp(abs(ratio)):,.0f}"
     values["law_verdict"] = {
-        "power": "The data favour the small power law, and by a wide margin",
-        "log": "The data favour the logarithm",
-        "neither": "The data cannot choose between the two laws"}[fits["favoured"]]
-    values["law_consequence"] = {
-        "power": ("So this run does not show m* growing like log T: over this range its growth is better "
-                  "described as a small power of T."),
-        "log": "So over this range m* grows like log T, as the theorem's bound suggests.",
-        "neither": "So this run cannot say whether m* grows like log T or like a small power of T."}[fits["favoured"]]
+        "power": "On these seeds the data favour the small power law",
+        "log": "On these seeds the data favour the logarithm",
+        "neither": "On these seeds the data cannot choose between the two laws"}[fits["favoured"]]
+    shares = fits["bootstrap"]
+    values["bootstrap_sentence"] = (
+        f"But the seeds decide much of this: drawing them again with replacement (at every T, "
+        f"{shares['draws']} times) and repeating the comparison favours the power law in {shares['power']:.0%} of "
+        f"the draws, the logarithm in {shares['log']:.0%}, and neither in {shares['neither']:.0%}.")
+    firm = max(shares["power"], shares["log"]) >= 0.8
+    leaning = "power" if shares["power"] > shares["log"] else "log"
+    values["law_consequence"] = (
+        ("So this measurement does not show m* growing like log T: over this range its growth is better "
+         "described as a small power of T." if leaning == "power" else
+         "So over this range m* grows like log T, as the theorem's bound suggests.") if firm else
+        ("So this measurement leans towards a small power of T over log T, without settling it: that m* grows "
+         "like log T is neither shown nor ruled out here." if shares["power"] > 2 * shares["log"] else
+         "So this measurement cannot say whether m* grows like log T or like a small power of T."))
     polylog = fits["polylog_vs_power"]
     fitted = (f"m* = c (ln T)^k, with its best k = {fits['polylog']['exponent']:.2f}, misses the held-out contexts "
               f"by {fits['polylog']['extrapolation_error']:.0%} and")
@@ -855,16 +891,29 @@ def page_values(report: dict) -> dict[str, str]:
     intervals = [report["critical_m_ci"][Ts.index(T)] for T in decayed["T"]]
     inside = [m is not None and (low or 0) <= m <= (high or math.inf)
               for m, (low, high) in zip(decayed["critical_m"], intervals)]
-    values["wd_verdict"] = ("the samples needed stay within the intervals of the runs without it" if all(inside)
-                            else "the samples needed leave the intervals of the runs without it at some T")
-    values["wd_conclusion"] = ("So the growth of m* measured above is not an artefact of norms left free to grow: "
-                               "the bounded-norm regime shows the same numbers." if all(inside) else
-                               "So bounding the norms changes how many samples the head needs.")
+    values["wd_verdict"] = (f"the weight-decay m* lies inside the bootstrap interval of the run without it at "
+                            f"{sum(inside)} of {len(inside)} context lengths")
+    values["wd_conclusion"] = (
+        "So bounding the norms makes no difference to m* that these seeds can detect." if all(inside) else
+        "So bounding the norms moves m* at some T by more than these seeds' spread; the comparison is unpaired, "
+        "and a grid step is a factor 1.4.")
+    decayed_lower = all(decayed["norms"][T][key] < norms[T][key]
+                        for T in decayed["norms"] for key in ("qk", "position"))
+    values["wd_norms_verdict"] = ("Weight decay holds the query-key and position norms lower at every T both measured"
+                                  if decayed_lower else "Weight decay does not hold every norm lower")
+    values["position_sentence"] = (
+        "The positions' steady growth is one way to pay for that." if values["norm_position_trend"] == "grows steadily"
+        else "The positions do not grow steadily, so that is not how these heads pay for it.")
     by_lr = {}
     for row in report["recipes"]:
         by_lr.setdefault(row["lr"], {})[row["T"]] = row["critical_m"]
     (lr_main, main), (lr_other, other) = list(by_lr.items())[:2]
     short, long = sorted(main)[0], sorted(main)[-1]
+    other_long_inside = (report["critical_m_ci"][Ts.index(long)][0] or 0) <= other[long] <= (
+        report["critical_m_ci"][Ts.index(long)][1] or math.inf)
+    values["lr_verdict"] = ("inside the interval of the main recipe" if other_long_inside else
+                            "outside the interval of the main recipe: the growth of m* with T, and so the law it "
+                            "suggests, depends on the learning rate")
     values.update({"lr_main": f"{lr_main:g}", "lr_other": f"{lr_other:g}", "lr_short": short, "lr_long": long,
                    "lr_main_short": main[short], "lr_main_long": main[long], "lr_other_short": other[short],
                    "lr_other_long": other[long], "lr_main_growth": _ratio(main[short], main[long]),
@@ -874,5 +923,7 @@ def page_values(report: dict) -> dict[str, str]:
     values["mass_share"] = f"{solved['share_above_half']:.0%}"
     values["mass_runs"] = solved["solved_runs"]
     values["unsolved_mean"] = f"{report['attention_on_support_unsolved']['mean']:.2f}"
-    values["uniform_mass"] = f"{3 / (Ts[-1] + 1):.3f}"
+    values["uniform_low"] = f"{3 / (Ts[-1] + 1):.3f}"
+    values["uniform_high"] = f"{3 / (Ts[0] + 1):.2f}"
+    values["baseline_slope"] = f"{power_fit(report['baseline_T'], report['baseline_critical_m'])['exponent']:.2f}"
     return values
