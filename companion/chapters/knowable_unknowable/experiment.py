@@ -754,48 +754,47 @@ def _within_fact(config: Config, X, X_control, flat, labels, h_small, h_large, d
                  second, held_out, per_token) -> dict:
     """The question the paper's labels ask in a real corpus: among fact slots where the small model is
     unsure, which facts does the large model know (entropy below WITHIN_FACT_SURE, label 1) and which
-    not (at least WITHIN_FACT_UNSURE, label 0)? Every slot here is a fact; the
-    probe (refitted on these labels), the small model's entropy, the entity's frequency, the rule
-    and the control model's probe are compared on held-out entities, and the probe and frequency
-    also within thirds of the frequency range: what the probe knows beyond how common the entity is."""
+    not (at least WITHIN_FACT_UNSURE, label 0)? Every slot here is a fact. The probe (refitted on these
+    labels), the small model's entropy, the entity's frequency, the rule and the control model's probe
+    are compared on held-out entities, with cluster-bootstrap intervals for the probe's differences;
+    and the probe and frequency also within thirds of the frequency range."""
     fact_value = flat(docs.knowable) & (per_token["slot"] == SLOTS.index("value"))
     unsure = flat(h_small) >= config.min_small_entropy
     large = flat(h_large)
-    label = np.where(large < WITHIN_FACT_SURE, 1, np.where(large >= WITHIN_FACT_UNSURE, 0, -1))
-    usable = fact_value & unsure & (label >= 0) & ~second  # `second` is per token already: format A only
+    y = np.where(large < WITHIN_FACT_SURE, 1, np.where(large >= WITHIN_FACT_UNSURE, 0, -1))
+    usable = fact_value & unsure & (y >= 0) & ~second  # `second` is per token already: format A only
     train = np.flatnonzero(usable & ~held_out[document])
     test = np.flatnonzero(usable & held_out[document])
-    y = label
     probe = fit_probe(X[train], y[train], config.probe_c)
     control = fit_probe(X_control[train], y[train], config.probe_c)
     key = _rule_key(per_token)
-    entropy = flat(h_small)
-    frequency = per_token["log_frequency"]
+
+    def oriented(scores):  # test scores, in the direction that separates the training labels
+        return scores[test] if auc(y[train], scores[train]) >= 0.5 else -scores[test]
+
+    labels_test = y[test]
     probe_scores = probe.predict_proba(X[test])[:, 1]
-
-    def oriented(scores_train, scores_test):  # the direction that separates the training labels
-        return scores_test if auc(y[train], scores_train) >= 0.5 else -scores_test
-
-    found = {"probe_auc": auc(y[test], probe_scores),
-             "entropy_auc": auc(y[test], oriented(entropy[train], entropy[test])),
-             "frequency_auc": auc(y[test], oriented(frequency[train], frequency[test])),
-             "rule_auc": auc(y[test], rule_scores(key[train], y[train], key[test])),
-             "control_auc": auc(y[test], control.predict_proba(X_control[test])[:, 1]),
-             "n": int(len(test)), "n_train": int(len(train)), "known_share": float(y[test].mean())}
-    edges = np.quantile(frequency[test], [0, 1 / 3, 2 / 3, 1])
+    entropy_scores, frequency_scores = oriented(flat(h_small)), oriented(per_token["log_frequency"])
+    found = {"probe_auc": auc(labels_test, probe_scores),
+             "entropy_auc": auc(labels_test, entropy_scores),
+             "frequency_auc": auc(labels_test, frequency_scores),
+             "rule_auc": auc(labels_test, rule_scores(key[train], y[train], key[test])),
+             "control_auc": auc(labels_test, control.predict_proba(X_control[test])[:, 1]),
+             "n": int(len(test)), "n_train": int(len(train)), "known_share": float(labels_test.mean())}
+    frequency = per_token["log_frequency"][test]
     bands = []
+    edges = np.quantile(frequency, [0, 1 / 3, 2 / 3, 1])
     for low, high in zip(edges[:-1], edges[1:]):
-        inside = (frequency[test] >= low) & (frequency[test] <= high)
-        if inside.sum() >= 20 and 0 < y[test][inside].mean() < 1:
+        inside = (frequency >= low) & (frequency <= high)
+        if inside.sum() >= 20 and 0 < labels_test[inside].mean() < 1:
             bands.append({"low": float(low), "high": float(high), "n": int(inside.sum()),
-                          "probe_auc": auc(y[test][inside], probe_scores[inside]),
-                          "frequency_auc": auc(y[test][inside], oriented(frequency[train], frequency[test])[inside])})
+                          "probe_auc": auc(labels_test[inside], probe_scores[inside]),
+                          "frequency_auc": auc(labels_test[inside], frequency_scores[inside])})
     found["within_frequency_thirds"] = bands
-    entropy_scores = oriented(entropy[train], entropy[test])
-    frequency_scores = oriented(frequency[train], frequency[test])
     entities = docs.entity.numpy()[document[test]]  # tokens of one entity are not independent draws
-    found["probe_minus_entropy_ci"] = auc_difference_interval(y[test], probe_scores, entropy_scores, entities)
-    found["probe_minus_frequency_ci"] = auc_difference_interval(y[test], probe_scores, frequency_scores, entities)
+    found["probe_minus_entropy_ci"] = auc_difference_interval(labels_test, probe_scores, entropy_scores, entities)
+    found["probe_minus_frequency_ci"] = auc_difference_interval(labels_test, probe_scores, frequency_scores,
+                                                                entities)
     found["entities"] = int(len(np.unique(entities)))
     found["second_format_tokens"] = int(second[test].sum() + second[train].sum())  # 0: format A only
     return found

@@ -360,8 +360,7 @@ def scan(model: str, T: int, scale: str | None = None, seed: int = 0, start: int
     down until fewer than half the seeds succeed, so that the first m where at least half do is seen
     from below; then up until at least half succeed, and `past` grid steps further (cells above m* cost
     most and decide nothing about m*, but they bound its interval; attention's rare seeds that never
-    succeed would keep a scan for "all" going); then BISECTIONS
-    halvings (in log m) of the step below m*."""
+    succeed would keep a scan for "all" going); then BISECTIONS halvings (in log m) of the step below m*."""
     plan = SCALES[resolve_scale(scale)]
     grid = [m for m in M_GRID if m <= plan["max_m"]]
     cells: dict[int, Result] = {}
@@ -373,7 +372,7 @@ def scan(model: str, T: int, scale: str | None = None, seed: int = 0, start: int
     def ordered() -> list[Result]:
         return [cells[m] for m in sorted(cells)]
 
-    index = min(next((i for i, m in enumerate(grid) if m >= start), len(grid) - 1), len(grid) - 1) if start else 0
+    index = next((i for i, m in enumerate(grid) if m >= start), len(grid) - 1) if start else 0
     top = index
     while success_rate(cell(grid[index])) >= 0.5 and index > 0:
         index -= 1
@@ -508,15 +507,19 @@ def critical_m_interval(results: list[Result], confidence: float = 0.95, draws: 
     """A bootstrap interval for m* over seeds: the seeds are drawn again with replacement (the same
     draw at every m, since replicate i is seed i in every cell) and m* found again. An end beyond the
     scanned m is None; below the smallest scanned m the interval can say only "at most that"."""
+    stars = resampled_critical_ms(results, np.random.default_rng(seed), draws)
+    low, high = np.quantile(stars, [(1 - confidence) / 2, (1 + confidence) / 2], method="nearest")
+    return [None if np.isinf(low) else float(low), None if np.isinf(high) else float(high)]
+
+
+def resampled_critical_ms(results: list[Result], rng: np.random.Generator, draws: int) -> np.ndarray:
+    """m* after drawing the seeds again with replacement, `draws` times (the same draw at every m, since
+    replicate i has the same seed in every cell): (draws,), inf where no scanned m reaches half."""
     success = np.array([r.metrics["success"] for r in results], dtype=float)  # (cells, seeds)
     ms = np.array([r.metrics["config"]["m"] for r in results], dtype=float)
-    picks = np.random.default_rng(seed).integers(0, success.shape[1], size=(draws, success.shape[1]))
-    rates = success[:, picks].mean(-1)  # (cells, draws)
-    reached = rates >= 0.5
-    beyond = 2 * ms.max()  # a draw with no m where half succeed: past the scan
-    stars = np.where(reached.any(0), ms[reached.argmax(0)], beyond)
-    low, high = np.quantile(stars, [(1 - confidence) / 2, (1 + confidence) / 2], method="nearest")
-    return [float(low) if low < beyond else None, float(high) if high < beyond else None]
+    picks = rng.integers(0, success.shape[1], size=(draws, success.shape[1]))
+    reached = success[:, picks].mean(-1) >= 0.5  # (cells, draws)
+    return np.where(reached.any(0), ms[reached.argmax(0)], np.inf)
 
 
 def log_fit(Ts: list[int], values: list[float]) -> dict:
@@ -548,8 +551,7 @@ def power_fit(Ts: list[int], values: list[float]) -> dict:
 def polylog_fit(Ts: list[int], values: list[float]) -> dict:
     """Least squares m* = c (ln T)^k on m* itself: the growth the theorem allows once the norms it
     bounds must themselves grow like log T to represent the function."""
-    fit = power_fit(np.log(np.asarray(Ts, dtype=float)), values)
-    return {"c": fit["c"], "exponent": fit["exponent"], "r2": fit["r2"]}
+    return power_fit(np.log(np.asarray(Ts, dtype=float)), values)
 
 
 def predict(law: str, fit: dict, T) -> np.ndarray:
@@ -563,8 +565,21 @@ LAWS = ("log", "power", "polylog")
 FITS = {"log": log_fit, "power": power_fit, "polylog": polylog_fit}
 
 
-def _fit(law: str, Ts, values) -> dict:
-    return FITS[law](Ts, values)
+def residual_sum_of_squares(law: str, fit: dict, Ts, values) -> float:
+    """Floored so that an exact fit (made-up data) still gives a finite likelihood ratio."""
+    values = np.asarray(values, dtype=float)
+    return max(float(np.sum((values - predict(law, fit, Ts)) ** 2)), 1e-12 * float(np.sum(values**2)))
+
+
+def log_likelihood_ratio(n: int, rss_first: float, rss_second: float) -> float:
+    """Gaussian errors, both laws with two parameters: ln L(second) - ln L(first), reading a value beyond
+    1 (a factor e, Akaike's rule for equal parameter counts) as favouring the second law."""
+    return n / 2 * math.log(rss_first / rss_second)
+
+
+def favoured_law(ratio: float) -> str:
+    """From `log_likelihood_ratio(n, rss_power, rss_log)`."""
+    return "log" if ratio > 1 else "power" if ratio < -1 else "neither"
 
 
 def compare_laws(Ts: list[int], values: list[float], fitted_up_to: int, interval_width: float) -> dict:
@@ -585,18 +600,16 @@ def compare_laws(Ts: list[int], values: list[float], fitted_up_to: int, interval
     outside = [i for i, T in enumerate(Ts) if T > fitted_up_to]
     fits = {}
     for law in LAWS:
-        fit = _fit(law, Ts, values)
-        early = _fit(law, [Ts[i] for i in inside], [values[i] for i in inside])
+        fit = FITS[law](Ts, values)
+        early = FITS[law]([Ts[i] for i in inside], [values[i] for i in inside])
         guesses = predict(law, early, [Ts[i] for i in outside])
         fit["extrapolation_error"] = (float(np.mean([abs(g - values[i]) / values[i] for g, i in zip(guesses, outside)]))
                                       if outside else None)
         fit["predicted"] = {str(Ts[i]): float(g) for g, i in zip(guesses, outside)}
-        # floored so that an exact fit (made-up data) gives a finite likelihood ratio
-        fit["rss"] = max(float(np.sum((np.asarray(values) - predict(law, fit, Ts)) ** 2)),
-                         1e-12 * float(np.sum(np.square(values))))
+        fit["rss"] = residual_sum_of_squares(law, fit, Ts, values)
         fits[law] = fit
-    ratio = len(Ts) / 2 * math.log(fits["power"]["rss"] / fits["log"]["rss"])
-    favoured = "log" if ratio > 1 else "power" if ratio < -1 else "neither"
+    ratio = log_likelihood_ratio(len(Ts), fits["power"]["rss"], fits["log"]["rss"])
+    favoured = favoured_law(ratio)
     separating = None
     for doublings in range(0, 21):
         T = Ts[-1] * 2**doublings
@@ -604,32 +617,22 @@ def compare_laws(Ts: list[int], values: list[float], fitted_up_to: int, interval
         if abs(guesses[0] - guesses[1]) > interval_width * np.mean(guesses):
             separating = T
             break
-    polylog = len(Ts) / 2 * math.log(fits["power"]["rss"] / fits["polylog"]["rss"])
+    polylog = log_likelihood_ratio(len(Ts), fits["power"]["rss"], fits["polylog"]["rss"])
     return {**fits, "log_likelihood_ratio": float(ratio), "favoured": favoured, "fitted_up_to": fitted_up_to,
             "separating_T": separating, "polylog_vs_power": float(polylog)}
 
 
 def law_bootstrap(scans: dict[int, list[Result]], draws: int = 300, seed: int = 0) -> dict:
     """How firmly the seeds support the favoured law: the seeds of every T drawn again with replacement,
-    m* found again at each T, both laws refitted and their likelihood ratio read as in `compare_laws`.
-    Returns the share of draws favouring each law (a ratio beyond 1 either way) and neither, over the
-    draws where every T has an m* within its scan."""
+    m* found again at each T, both laws refitted and compared as in `compare_laws`. Returns the share
+    of draws favouring each law and neither, over the draws where every T has an m* within its scan."""
     rng = np.random.default_rng(seed)
     Ts = sorted(scans)
-    tables = [(np.array([r.metrics["success"] for r in scans[T]], dtype=float),
-               np.array([r.metrics["config"]["m"] for r in scans[T]], dtype=float)) for T in Ts]
+    stars = np.stack([resampled_critical_ms(scans[T], rng, draws) for T in Ts], 1)  # (draws, Ts)
     verdicts = []
-    for _ in range(draws):
-        stars = []
-        for success, ms in tables:
-            rates = success[:, rng.integers(0, success.shape[1], success.shape[1])].mean(1)
-            stars.append(ms[np.argmax(rates >= 0.5)] if (rates >= 0.5).any() else None)
-        if None in stars:
-            continue
-        rss = {law: max(float(np.sum((np.asarray(stars) - predict(law, _fit(law, Ts, stars), Ts)) ** 2)),
-                        1e-12 * float(np.sum(np.square(stars)))) for law in ("log", "power")}
-        ratio = len(Ts) / 2 * math.log(rss["power"] / rss["log"])
-        verdicts.append("log" if ratio > 1 else "power" if ratio < -1 else "neither")
+    for values in stars[np.isfinite(stars).all(1)]:
+        rss = {law: residual_sum_of_squares(law, FITS[law](Ts, values), Ts, values) for law in ("log", "power")}
+        verdicts.append(favoured_law(log_likelihood_ratio(len(Ts), rss["power"], rss["log"])))
     return {law: verdicts.count(law) / len(verdicts) for law in ("log", "power", "neither")} | {"draws": len(verdicts)}
 
 
@@ -806,6 +809,12 @@ def trend(values: list[float]) -> str:
     return "has no steady trend"
 
 
+def _inside(m: int | None, interval: list[float | None]) -> bool:
+    """Whether m lies in a bootstrap interval whose missing ends are open."""
+    low, high = interval
+    return m is not None and (low or 0) <= m <= (high or math.inf)
+
+
 def _ratio(first, last) -> str:
     return f"{last / first:.1f}"
 
@@ -823,10 +832,8 @@ def page_values(report: dict) -> dict[str, str]:
               "cut": fits["fitted_up_to"],
               "held_out": " and ".join(str(T) for T in Ts if T > fits["fitted_up_to"])}
     for law in LAWS:
-        for key, value in fits[law].items():
-            if isinstance(value, float):
-                values[f"{law}_{key}"] = f"{value:.3f}" if key == "r2" else f"{value:.2f}"
         values[f"{law}_error"] = f"{fits[law]['extrapolation_error']:.0%}"
+    values["power_exponent"] = f"{fits['power']['exponent']:.2f}"
     ratio = fits["log_likelihood_ratio"]
     values["likelihood_factor"] = f"{math.exp(abs(ratio)):,.0f}"
     values["law_verdict"] = {
@@ -873,24 +880,18 @@ def page_values(report: dict) -> dict[str, str]:
     values["growth_same_range"] = f"{report['growth_over_baseline_range']:.1f}"
     values["baseline_recipes"] = " and ".join(f"({name})" for name in sorted(set(report["baseline_recipe"].values())))
     norms, decayed = report["norms"], report["weight_decay"]
-    first, last = str(Ts[0]), str(Ts[-1])
-    for key in ("qk", "value", "position"):
-        values[f"norm_{key}_first"] = f"{norms[first][key]:.1f}"
-        values[f"norm_{key}_last"] = f"{norms[last][key]:.1f}"
-        values[f"norm_{key}_growth"] = _ratio(norms[first][key], norms[last][key])
-        wd_Ts = sorted(int(T) for T in decayed["norms"])
-        values[f"wd_{key}_first"] = f"{decayed['norms'][str(wd_Ts[0])][key]:.1f}"
-        values[f"wd_{key}_last"] = f"{decayed['norms'][str(wd_Ts[-1])][key]:.1f}"
+    wd_Ts = sorted(decayed["norms"], key=int)
     for key in ("qk", "value", "position"):
         values[f"norm_{key}_trend"] = trend([norms[str(T)][key] for T in Ts])
         values[f"norm_{key}_path"] = " → ".join(f"{norms[str(T)][key]:.1f}" for T in Ts)
+    for key in ("qk", "position"):
+        values[f"wd_{key}_first"] = f"{decayed['norms'][wd_Ts[0]][key]:.1f}"
+        values[f"wd_{key}_last"] = f"{decayed['norms'][wd_Ts[-1]][key]:.1f}"
     values["wd"] = f"{decayed['weight_decay']:g}"
     values["wd_Ts"] = ", ".join(str(T) for T in decayed["T"])
     values["wd_m"] = ", ".join(str(m) for m in decayed["critical_m"])
     values["adam_m_at_wd_Ts"] = ", ".join(str(stars[Ts.index(T)]) for T in decayed["T"])
-    intervals = [report["critical_m_ci"][Ts.index(T)] for T in decayed["T"]]
-    inside = [m is not None and (low or 0) <= m <= (high or math.inf)
-              for m, (low, high) in zip(decayed["critical_m"], intervals)]
+    inside = [_inside(m, report["critical_m_ci"][Ts.index(T)]) for T, m in zip(decayed["T"], decayed["critical_m"])]
     values["wd_verdict"] = (f"the weight-decay m* lies inside the bootstrap interval of the run without it at "
                             f"{sum(inside)} of {len(inside)} context lengths")
     values["wd_conclusion"] = (
@@ -909,9 +910,8 @@ def page_values(report: dict) -> dict[str, str]:
         by_lr.setdefault(row["lr"], {})[row["T"]] = row["critical_m"]
     (lr_main, main), (lr_other, other) = list(by_lr.items())[:2]
     short, long = sorted(main)[0], sorted(main)[-1]
-    other_long_inside = (report["critical_m_ci"][Ts.index(long)][0] or 0) <= other[long] <= (
-        report["critical_m_ci"][Ts.index(long)][1] or math.inf)
-    values["lr_verdict"] = ("inside the interval of the main recipe" if other_long_inside else
+    other_inside = _inside(other[long], report["critical_m_ci"][Ts.index(long)])
+    values["lr_verdict"] = ("inside the interval of the main recipe" if other_inside else
                             "outside the interval of the main recipe: the growth of m* with T, and so the law it "
                             "suggests, depends on the learning rate")
     values.update({"lr_main": f"{lr_main:g}", "lr_other": f"{lr_other:g}", "lr_short": short, "lr_long": long,

@@ -102,7 +102,7 @@ def plot_norms(report: dict):
         ax.set_ylim(0, None)
         ax.set_title(titles[key], fontsize=9)
         ax.set_xlabel("context length T")
-    axes[0].set_ylabel("median over solved runs")
+        ax.set_ylabel("norm, median over solved runs")
     axes[0].legend(fontsize=7)
     return fig
 
