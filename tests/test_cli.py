@@ -79,14 +79,23 @@ def test_reproduce_hidden_progress_writes_runs_control_and_scaling(tmp_path):
     assert {"init", "data_order"} <= set(report["spread_sources"])
 
 
-def test_reproduce_pareto_frontiers_writes_grid_lottery_and_tabular(tmp_path):
+def test_reproduce_pareto_frontiers_writes_grid_frontier_tests_lottery_and_tabular(tmp_path):
     done = run_cli("reproduce", "pareto-frontiers", "--scale", "test", "--seed", "0", "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "pareto-frontiers.json").read_text())
-    assert all({"m", "width", "init", "success_rate", "seeds", "median_steps"} <= set(row) for row in report["grid"])
+    assert all({"init", "width", "m", "successes", "runs", "median_steps"} <= set(row) for row in report["grid"])
     assert {row["init"] for row in report["grid"]} == {"dense", "sparse"}
-    assert {"pruned_success", "random_success"} <= set(report["lottery"])
-    assert all({"dataset", "m", "mlp_error", "rf_error"} <= set(row) for row in report["tabular"])
+    widths = {str(row["width"]) for row in report["grid"]}
+    assert all(set(report["frontier"][init]) == widths for init in ("dense", "sparse"))
+    assert all({"m_half", "ci"} <= set(point)
+               for init in ("dense", "sparse") for point in report["frontier"][init].values())
+    assert all({"init", "m", "narrow", "wide", "p_wider_worse"} <= set(row) for row in report["width_tests"])
+    assert set(report["lottery"]) == {"3", "6", "10"}
+    assert all({"ticket_overlap", "random_overlap", "rewound_success", "random_success"} <= set(row)
+               for row in report["lottery"].values())
+    for row in report["tabular"]["paired"]:
+        assert {"dataset", "m", "sparse_minus_dense", "mlp_minus_forest"} <= set(row)
+        assert all({"mean", "ci"} <= set(row[key]) for key in ("sparse_minus_dense", "mlp_minus_forest"))
 
 
 def test_reproduce_increasing_complexity_writes_both_data_sets(tmp_path):

@@ -108,9 +108,9 @@ CHALLENGES = (
              "The time SGD needs grows as a power of the input size: for 3-sparse parities the median time to "
              "solve grows like n to the power {exponent_k3:.1f}."),
         Link("pareto-frontiers",
-             "Width buys sample efficiency by parallel search: the neurons that won in a wide sparse network, "
-             "trained again alone from their initial weights, succeed in {pruned:.0%} of runs, against "
-             "{random:.0%} for as many neurons picked at random."),
+             "Width buys sample efficiency by parallel search: the neurons that won in a wide sparse network "
+             "(s = {sparsity}), trained again alone from their initial weights, succeed in {pruned:.0%} of runs, "
+             "against {random:.0%} for fresh random networks of their size."),
         Link("variable-creation",
              "From context length {T_first} to {T_last}, the samples a one-block transformer needs to learn a "
              "sparse function of its context grow {growth:.1f}-fold, a perceptron's {baseline_growth:.1f}-fold."),
@@ -215,7 +215,7 @@ CHALLENGES = (
     Challenge("4.5", SOCIETY, "LLM Governance Is Lacking", "challenge-governance", (
         Link("pareto-frontiers",
              "A capability here depends on data, width, initialisation and luck together: the smallest data set "
-             "that works in half the runs ranges from {frontier_min:,} to {frontier_max:,} samples across the "
+             "that works in half the runs ranges from {frontier_min:,.0f} to {frontier_max:,.0f} samples across the "
              "{frontier_cells} pairs of initialisation and width that get there, so a rule keyed to one "
              "resource misses the trade."),
         Link("watermark-sand",
@@ -254,11 +254,14 @@ def _hidden_progress(report: dict) -> dict:
 
 def _pareto_frontiers(report: dict) -> dict:
     grid = report["grid"]
-    luck = min(grid, key=lambda row: (abs(row["success_rate"] - 0.5), -row["seeds"]))
-    frontier = [m for m in report["frontier"].values() if m is not None]
+    luck = min(grid, key=lambda row: (abs(row["success_rate"] - 0.5), -row["runs"]))
+    frontier = [point["m_half"] for by_width in report["frontier"].values() for point in by_width.values()
+                if point["m_half"] is not None]
+    sparsity = min(report["lottery"], key=int)  # the grid's own sparsity
+    tickets = report["lottery"][sparsity]
     return {"luck_m": luck["m"], "luck_width": luck["width"], "luck_init": luck["init"],
-            "luck_rate": luck["success_rate"], "luck_seeds": luck["seeds"],
-            "pruned": report["lottery"]["pruned_success"], "random": report["lottery"]["random_success"],
+            "luck_rate": luck["success_rate"], "luck_seeds": luck["runs"], "sparsity": sparsity,
+            "pruned": tickets["rewound_success"], "random": tickets["random_success"],
             "frontier_min": min(frontier, default=0), "frontier_max": max(frontier, default=0),
             "frontier_cells": len(frontier)}
 

@@ -10,7 +10,7 @@ import torch
 
 from companion.core.checks import attempt, exercise_check, report, within
 
-from .experiment import frontier
+from .experiment import first_m_reaching
 
 
 @exercise_check
@@ -62,11 +62,11 @@ def check_cover_probability(fn) -> bool:
 @exercise_check
 def check_frontier_reading(answer, rows: list[dict], init: str = "sparse", width: int = 1000) -> bool:
     """The smallest m in the grid at which (init, width) succeeds at least half the time."""
-    want = frontier(rows, init, width)
+    want = first_m_reaching(rows, init, width)
     if answer == want:
         return report(True, f"m = {want}: the smallest size in the grid at which {init} nets of width {width} "
                              "succeed at least half the time.")
-    dense = frontier(rows, "dense" if init == "sparse" else "sparse", width)
+    dense = first_m_reaching(rows, "dense" if init == "sparse" else "sparse", width)
     if answer == dense and dense != want:
         return report(False, "that is the other initialisation's frontier: read the other heat map.")
     return report(False, f"{answer!r} is not it: in the heat map for {init} initialisation, go along the row "

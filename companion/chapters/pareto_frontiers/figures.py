@@ -6,7 +6,6 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 
-from companion.core.cache import Result
 from companion.core.config import resolve_scale
 from companion.core.explorer import Explorer
 from companion.core.live import retrain_panel
@@ -33,8 +32,7 @@ def plot_heatmaps(rows: list[dict]):
         ax.set_xlabel("training samples m")
         ax.set_ylabel("width")
         ax.grid(False)
-        seeds = rows[0]["seeds"]
-        ax.set_title(f"{init} initialisation ({seeds} seeds a cell)")
+        ax.set_title(f"{init} initialisation ({rows[0]['runs']} seeds a cell)")
     fig.colorbar(image, ax=list(axes), shrink=0.85, label="success rate (test error <= 10%)")
     return fig
 
@@ -75,19 +73,57 @@ def plot_steps_against_width(rows: list[dict]):
     return fig
 
 
-def plot_lottery(lottery: Result):
-    """Success of rewound tickets against random networks of the same width."""
-    m = lottery.metrics
-    fig, ax = figure(width=5.5, height=3.4)
-    names = [f"trained width {m['source']['width']}", f"ticket: top {m['ticket_width']}, rewound",
-             f"random width {m['ticket_width']}"]
-    rates = [m["source_success"], m["pruned_success"], m["random_success"]]
-    ax.bar(names, rates, color=[PALETTE["sky"], PALETTE["vermillion"], PALETTE["blue"]])
-    for i, rate in enumerate(rates):
-        ax.text(i, rate + 0.02, f"{rate:.2f}", ha="center", fontsize=9)
-    ax.set_ylim(0, 1.1)
-    ax.set_ylabel("success rate")
-    ax.set_title(f"Lottery tickets at m = {m['source']['m']}")
+def plot_frontier(frontier: dict, ms: list[int]):
+    """The frontier: the m at which half the seeds succeed against width, with bootstrap intervals.
+
+    An interval end that leaves the grid (`ms`) stops at the grid's edge, marked by an arrowhead."""
+    fig, ax = figure(width=6.0, height=3.6)
+    for shift, (init, colour) in zip((0.94, 1.06), (("dense", PALETTE["blue"]), ("sparse", PALETTE["vermillion"]))):
+        widths = sorted(frontier[init], key=int)
+        points = [(int(w) * shift, frontier[init][w]) for w in widths if frontier[init][w]["m_half"] is not None]
+        ax.plot([x for x, _ in points], [p["m_half"] for _, p in points], "o-", color=colour, lw=2,
+                label=f"{init} init")
+        for x, p in points:
+            low, high = p["ci"]
+            ax.vlines(x, low if low is not None else min(ms), high if high is not None else max(ms),
+                      color=colour, lw=1.5, alpha=0.6)
+            if low is None:
+                ax.plot(x, min(ms), "v", color=colour, ms=5)
+            if high is None:
+                ax.plot(x, max(ms), "^", color=colour, ms=5)
+    ax.set_xscale("log")
+    ax.set_xlabel("width (log scale)")
+    ax.set_ylabel("m at which half the seeds succeed")
+    ax.set_title("The frontier (bars: 95% bootstrap over seeds)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_lottery(table: dict):
+    """Per sparsity s: success of rewound tickets, of the rewound weakest neurons and of random
+    networks of the same width (left); where the tickets started, against all neurons (right)."""
+    fig, (left, right) = figure(2, width=10, height=3.6)
+    sparsities = sorted(table, key=int)
+    x = np.arange(len(sparsities))
+    kinds = (("rewound_success", "ticket, rewound", PALETTE["vermillion"]),
+             ("weakest_success", "weakest, rewound", PALETTE["sky"]),
+             ("random_success", "random network", PALETTE["blue"]))
+    for i, (key, label, colour) in enumerate(kinds):
+        rates = [table[s][key] for s in sparsities]
+        left.bar(x + (i - 1) * 0.27, rates, width=0.27, color=colour, label=label)
+    left.set_xticks(x, [f"s = {s}" for s in sparsities])
+    left.set_ylim(0, 1.3)
+    left.set_yticks([0, 0.25, 0.5, 0.75, 1])
+    left.set_ylabel("success rate")
+    left.set_title("Small networks retrained alone")
+    left.legend(fontsize=8, loc="upper center", ncol=3)
+    for i, (key, label, colour) in enumerate((("ticket_overlap", "tickets", PALETTE["vermillion"]),
+                                              ("random_overlap", "all neurons", PALETTE["blue"]))):
+        right.bar(x + (i - 0.5) * 0.35, [table[s][key] or 0 for s in sparsities], width=0.35, color=colour, label=label)
+    right.set_xticks(x, [f"s = {s}" for s in sparsities])
+    right.set_ylabel("share of S among initial inputs")
+    right.set_title("Where the neurons started")
+    right.legend(fontsize=8)
     return fig
 
 
