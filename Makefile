@@ -3,12 +3,35 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# MathJax for the book's formulas, installed from npm, so that pages never fetch it from a CDN
+MATHJAX_VERSION := 3.2.2
+MATHJAX := build/npm/node_modules/mathjax/es5/tex-mml-chtml.js
 # The book's notebooks run without progress bars (they would be widgets in the page).
 export COMPANION_PROGRESS := 0
 
-.PHONY: book test venv clean student-notebooks
+.PHONY: book test venv mathjax system-packages clean student-notebooks
 
 venv: $(STAMP)
+
+mathjax: $(MATHJAX)
+
+$(MATHJAX):
+	@command -v npm > /dev/null || { echo "make needs npm to install MathJax: apt-get install npm (or install Node.js)"; exit 1; }
+	npm install --prefix build/npm --no-save --no-audit --no-fund --silent mathjax@$(MATHJAX_VERSION)
+
+# The system programs the tests use: Chromium and chromedriver (the browser checks), Stockfish (the
+# chess chapter's judge) and npm (MathJax). As root on Debian or Ubuntu the missing ones are installed;
+# elsewhere one line says what to install, before any test runs.
+SYSTEM_PACKAGES := /usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver /usr/games/stockfish:stockfish
+system-packages:
+	@missing="$$(for pair in $(SYSTEM_PACKAGES); do [ -x "$${pair%%:*}" ] || echo "$${pair##*:}"; done; \
+	  command -v npm > /dev/null || echo npm)"; missing="$$(echo $$missing)"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get > /dev/null; then \
+	  echo "installing $$missing with apt-get"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing > /dev/null; \
+	else echo "make test needs $$missing: run  sudo apt-get install $$missing  (or your system's equivalent)"; exit 1; fi
 
 $(STAMP): requirements.txt pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -20,12 +43,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
 
-book: $(STAMP)
+book: $(STAMP) $(MATHJAX)
 	rm -rf _build
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-test: $(STAMP)
+test: system-packages $(STAMP) $(MATHJAX)
 	$(BIN)/ruff check companion tests benchmarks
 	$(BIN)/python -m pytest tests --durations=10
 

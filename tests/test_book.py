@@ -78,7 +78,7 @@ def test_every_link_between_the_capstone_and_the_chapters_resolves(book):
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail("Chromium is not installed: apt-get install chromium chromium-driver (.ci/run does this)")
+        pytest.fail("Chromium is not installed: apt-get install chromium chromium-driver (make test does this as root)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -147,6 +147,32 @@ def test_pages_have_no_console_errors_and_every_slider_changes_the_picture(book,
             assert explorers, f"{page}: no explorer found"
         errors = page_errors(browser)
         assert not errors, f"{page}: {errors}"
+
+
+def test_every_formula_is_typeset_by_mathjax_from_the_site_itself(book, browser, server):
+    """No page fetches MathJax from a CDN, and once MathJax has run no raw TeX delimiter is left."""
+    assert book["returncode"] == 0
+    pages = ["index.html", "book/how-to-use.html"] + [f"book/{p.name}" for p in chapter_pages(book)]
+    typeset = 0
+    for page in pages:
+        html = (book["html"] / page).read_text()
+        assert "cdn.jsdelivr.net" not in html and "mathjax@" not in html, f"{page}: MathJax from a CDN"
+        browser.get(f"{server}/{page}")
+        state = browser.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) { done('absent'); return; }"
+            "MathJax.startup.promise.then(() => done('typeset'), error => done('failed: ' + error));")
+        formulas = html.count('class="math notranslate nohighlight"')
+        if formulas:
+            assert state == "typeset", f"{page}: MathJax {state}"
+            shown = len(browser.find_elements("css selector", "mjx-container"))
+            assert shown >= formulas, f"{page}: {shown} typeset formulas of {formulas}"
+            typeset += shown
+        text = browser.execute_script("return document.body.innerText")
+        for delimiter in ("\\(", "\\[", "$$"):
+            where = text.find(delimiter)
+            assert where < 0, f"{page}: raw TeX {delimiter!r} left: ...{text[max(where - 80, 0):where + 80]}..."
+    assert typeset > 100  # the chapters are full of formulas: a check that found none would prove nothing
 
 
 def check_challenge_filter(browser):

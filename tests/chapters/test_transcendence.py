@@ -211,7 +211,8 @@ def test_book_scale_meets_the_chapter_claims():
 def test_stockfish_judges_and_plays_where_installed():
     """Stockfish is optional for readers, but the tests need it (.ci/run installs Debian's package)."""
     if tr.find_stockfish() is None:
-        pytest.fail("Stockfish is not installed: apt-get install stockfish (.ci/run does this), or set STOCKFISH")
+        pytest.fail("Stockfish is not installed: apt-get install stockfish (make test does this as root), "
+                    "or set STOCKFISH")
     assert tr.config_for("book").stockfish and not tr.config_for("test").stockfish
     report = tr.summary(tr.run(tr.config_for("test", 0, stockfish=True, eval_positions=60, ladder_games=4)))
     judged = report["stockfish"]

@@ -793,8 +793,8 @@ def tabular_table(results: list[Result]) -> dict:
 
 # ----------------------------------------------------------------------------- the chapter's experiments
 
-def _fill(kind: str, argument) -> None:
-    tabular_run(argument) if kind == "tabular" else lottery_experiment(*argument)
+def _fill(kind: str, config) -> None:
+    tabular_run(config) if kind == "tabular" else lottery_experiment(config.source, config.ticket_width)
 
 
 def experiments(scale: str | None = None, seed: int = 0, n_jobs: int = 2) -> dict:
@@ -806,8 +806,12 @@ def experiments(scale: str | None = None, seed: int = 0, n_jobs: int = 2) -> dic
     run_many(training, n_jobs=n_jobs)  # the lottery's s = 3 source is one of the grid's cells
     ticket_width = LOTTERY[scale]["ticket_width"]
     tabular = tabular_configs(scale, seed)
-    sweep(_fill, [{"kind": "lottery", "argument": (source, ticket_width)} for source in sources]
-          + [{"kind": "tabular", "argument": c} for c in tabular], n_jobs=n_jobs)
+    jobs = ([("lottery", LotteryConfig(source, ticket_width)) for source in sources]
+            + [("tabular", config) for config in tabular])
+    missing = [{"kind": kind, "config": config} for kind, config in jobs
+               if not entry_path(f"{NAME}-{kind}", VERSION, config).exists()]
+    if missing:  # no worker processes when everything is cached
+        sweep(_fill, missing, n_jobs=n_jobs)
     return {"grid": [run(c) for c in grid], "trap": [run(c) for c in trap],
             "lottery": [lottery_experiment(source, ticket_width) for source in sources],
             "tabular": [tabular_run(c) for c in tabular]}
