@@ -209,7 +209,7 @@ def test_book_scale_meets_the_chapter_claims():
 
 
 def test_stockfish_judges_and_plays_where_installed():
-    """Stockfish is optional for readers, but the tests need it (.ci/run installs Debian's package)."""
+    """Stockfish is optional for readers, but the tests need it (make test installs Debian's package as root)."""
     if tr.find_stockfish() is None:
         pytest.fail("Stockfish is not installed: apt-get install stockfish (make test does this as root), "
                     "or set STOCKFISH")
