@@ -1,6 +1,7 @@
 """The book builds from a clean _build with every warning an error, and its pages work in Chromium."""
 
 import functools
+import html
 import http.server
 import re
 import subprocess
@@ -56,6 +57,29 @@ def test_pages_exist_with_figures_and_no_widget_placeholders(book):
         # live ipywidgets need a kernel: none may appear as a dead control in the static page
         assert "application/vnd.jupyter.widget-view+json" not in html
         assert "jupyter-widgets" not in html and "widget-view" not in html
+
+
+def bookkeeping(page: Path) -> list[str]:
+    """What a reader should not see on a page: a visible code cell made mostly of glue(...) calls, or an
+    output that is a raw dict or dataclass repr (a sentence, a table or a figure says it better)."""
+    text, found = page.read_text(), []
+    for block in re.findall(r'<div class="cell_input docutils container">(.*?)</div>\s*</div>', text, flags=re.S):
+        lines = [line.strip() for line in html.unescape(re.sub(r"<[^>]+>", "", block)).splitlines()]
+        code = [line for line in lines if line and not line.startswith("#")]
+        glued = sum(line.startswith("glue(") for line in code)
+        if glued >= 2 and 2 * glued >= len(code):
+            found.append(f"a visible cell of {glued} glue calls in {len(code)} lines: {code[0]}")
+    for body in re.findall(r'<div class="output text_plain[^"]*"><div class="highlight"><pre><span></span>(.*?)</pre>',
+                           text, flags=re.S):
+        shown = html.unescape(re.sub(r"<[^>]+>", "", body)).strip()
+        if shown.startswith(("{", "[{")) or re.match(r"[A-Z]\w*\(\w+=", shown):
+            found.append(f"a raw repr: {shown[:80]}")
+    return found
+
+
+def test_pages_show_no_bookkeeping(book):
+    for page in chapter_pages(book):
+        assert not bookkeeping(page), f"{page.name}: {bookkeeping(page)}"
 
 
 def test_every_link_between_the_capstone_and_the_chapters_resolves(book):

@@ -29,3 +29,25 @@ class Table:
         cells = [self.columns] + [[self._cell(row.get(c)) for c in self.columns] for row in self.rows]
         widths = [max(len(line[i]) for line in cells) for i in range(len(self.columns))]
         return "\n".join("  ".join(value.rjust(w) for value, w in zip(line, widths)) for line in cells)
+
+
+class Record(dict):
+    """A dict (a reproducibility card, a configuration) that renders as a table of its keys and values
+    in notebooks and the book instead of as a raw dict repr; nested dicts become nested tables. It
+    stays a dict for code and JSON."""
+
+    digits = 4
+
+    def _value(self, value) -> str:
+        if isinstance(value, dict):
+            return Record(value)._repr_html_()
+        if isinstance(value, float):
+            return html.escape(f"{value:.{self.digits}g}")
+        if isinstance(value, (list, tuple)):
+            return html.escape(", ".join(str(item) for item in value))
+        return html.escape("" if value is None else str(value))
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><th>{html.escape(str(key))}</th><td>{self._value(value)}</td></tr>"
+                       for key, value in self.items())
+        return f'<table class="companion-table companion-record"><tbody>{rows}</tbody></table>'
