@@ -131,6 +131,19 @@ def book_times(repeats: int) -> dict[str, float]:
     return {label: statistics.median(values) for label, values in samples.items()}
 
 
+def page_sizes() -> tuple[dict[str, int], int]:
+    """Bytes of each chapter page and of the whole built site, from one build on the developer's result
+    cache (the sizes do not depend on whether results were cached)."""
+    jupyter_book = str(Path(sys.executable).parent / "jupyter-book")
+    with tempfile.TemporaryDirectory() as scratch:
+        subprocess.run([jupyter_book, "build", str(ROOT), "--path-output", scratch, "-W", "-n", "--keep-going"],
+                       check=True, capture_output=True, env={**os.environ, "COMPANION_PROGRESS": "0"})
+        html = Path(scratch) / "_build" / "html"
+        pages = {path.stem: path.stat().st_size for path in sorted((html / "book").glob("*.html"))
+                 if path.stem in CHAPTERS or path.stem == CAPSTONE}
+        return pages, sum(path.stat().st_size for path in html.rglob("*") if path.is_file())
+
+
 def ensemble_thread_times(repeats: int, steps: int = 200) -> dict[int, float]:
     """Milliseconds per step of the hidden-progress chapter's batched network (10 seeds, n=50, width 100)."""
     from companion import hidden_progress as hp
@@ -373,7 +386,7 @@ def machine() -> str:
             f"torch {torch.__version__}")
 
 
-SECTIONS = ("chapters", "book", "threads", "steps", "pareto-step", "icl-mc")
+SECTIONS = ("chapters", "book", "pages", "threads", "steps", "pareto-step", "icl-mc")
 
 
 def merge(old: str, new: dict[str, list[str]]) -> str:
@@ -428,6 +441,15 @@ def main() -> None:
             "| notebooks executed | result cache | wall time (s) |", "|---|---|---|",
             *[f"| {' | '.join(label.split(', '))} | {seconds:.1f} |" for label, seconds in book.items()],
             "", f"The parallel cold build takes {ratio:.2f}x the serial one's time."]
+    if "pages" in only:
+        pages, site = page_sizes()
+        sections["Pages: the built book's weight"] = [
+            f"Measured {today}. Each chapter page with its explorer frames inline (as WebP, "
+            "`companion.core.explorer`), and the whole built site, MathJax and the theme included; "
+            "`tests/test_book.py` holds them under 2.5 MB a page and 30 MB in all.", "",
+            "| page | MB |", "|---|---|",
+            *[f"| {name} | {size / 1e6:.2f} |" for name, size in sorted(pages.items(), key=lambda item: -item[1])],
+            f"| the whole site | {site / 1e6:.1f} |"]
     if "threads" in only:
         threads = thread_times(args.repeats)
         ensemble_threads = ensemble_thread_times(args.repeats)

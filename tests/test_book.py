@@ -59,6 +59,16 @@ def test_pages_exist_with_figures_and_no_widget_placeholders(book):
         assert "jupyter-widgets" not in html and "widget-view" not in html
 
 
+PAGE_LIMIT, SITE_LIMIT = 2.5e6, 30e6  # bytes: a chapter page (its explorer frames inline), the whole site
+
+
+def test_pages_are_light(book):
+    heavy = {page.name: page.stat().st_size for page in chapter_pages(book) if page.stat().st_size > PAGE_LIMIT}
+    assert not heavy, f"pages over {PAGE_LIMIT / 1e6} MB: {heavy}"
+    site = sum(path.stat().st_size for path in book["html"].rglob("*") if path.is_file())
+    assert site < SITE_LIMIT, f"the built site weighs {site / 1e6:.1f} MB"
+
+
 def bookkeeping(page: Path) -> list[str]:
     """What a reader should not see on a page: a visible code cell made mostly of glue(...) calls, or an
     output that is a raw dict or dataclass repr (a sentence, a table or a figure says it better)."""

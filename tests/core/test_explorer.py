@@ -19,8 +19,24 @@ def test_explorer_is_self_contained_html():
     assert html.count('class="companion-frame"') == 3
     assert 'type="range"' in html and 'max="2"' in html
     assert "http://" not in html and "https://" not in html and "<script" not in html
-    assert len(set(re.findall(r'src="(data:image/png;base64,[^"]+)"', html))) == 3  # frames differ
+    assert len(set(re.findall(r'src="(data:image/webp;base64,[^"]+)"', html))) == 3  # frames differ
     assert "height = 3" in html  # starts on the last frame
+
+
+def test_frames_go_to_the_page_as_lossless_webp_with_the_same_pixels():
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    explorer = Explorer.from_function(draw, [1, 2], name="height")
+    shown = re.findall(r'src="data:image/webp;base64,([^"]+)"', explorer.to_html())
+    for png, webp in zip(explorer.frames, shown):
+        page = base64.b64decode(webp)
+        assert len(page) < len(png)
+        original = np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(page)).convert("RGBA")), original)
 
 
 def test_explorer_rejects_mismatched_input():
