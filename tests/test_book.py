@@ -69,6 +69,16 @@ def test_pages_are_light(book):
     assert site < SITE_LIMIT, f"the built site weighs {site / 1e6:.1f} MB"
 
 
+def test_every_figure_has_a_text_alternative(book):
+    """Figures say what they show (companion.core.plotting.describe, via book/_ext/figure_alt.py), and
+    explorer frames say which frame they are: no image's alt text is empty or its file name."""
+    for page in chapter_pages(book):
+        for tag in re.findall(r"<img\b[^>]*>", page.read_text()):
+            alt, src = re.search(r'alt="([^"]*)"', tag), re.search(r'src="([^"]+)"', tag)
+            alt = alt.group(1).strip() if alt else ""
+            assert alt and "_images/" not in alt, f"{page.name}: {src.group(1)[:80]} has alt text {alt!r}"
+
+
 def bookkeeping(page: Path) -> list[str]:
     """What a reader should not see on a page: a visible code cell made mostly of glue(...) calls, or an
     output that is a raw dict or dataclass repr (a sentence, a table or a figure says it better)."""

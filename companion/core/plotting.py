@@ -43,14 +43,53 @@ STYLE = {
 
 
 def use_style() -> None:
-    """Apply the house style to every figure made after this call."""
+    """Apply the house style to every figure made after this call, and, in a notebook, have every
+    figure carry its description (see `describe_figures_in_notebooks`)."""
     plt.rcParams.update(STYLE)
+    describe_figures_in_notebooks()
+
+
+def describe(fig) -> str:
+    """A text alternative for a figure, from what it says about itself: its title, and each panel's
+    title and axis labels."""
+    parts = [fig._suptitle.get_text()] if getattr(fig, "_suptitle", None) is not None else []
+    for ax in fig.axes:
+        if not ax.get_visible() or not (ax.get_title() or ax.get_xlabel() or ax.get_ylabel()):
+            continue  # colour bars and empty panels say nothing a reader needs
+        axes = " against ".join(label for label in (ax.get_ylabel(), ax.get_xlabel()) if label)
+        parts.append(f"{ax.get_title() or 'A panel'}{': ' + axes if axes else ''}")
+    text = ". ".join(part.strip().rstrip(".") for part in parts if part.strip())
+    return f"Figure. {text}." if text else "Figure."
+
+
+def _png_with_description(fig):
+    from IPython.core.pylabtools import print_figure
+
+    return print_figure(fig, fmt="png", base64=True, bbox_inches="tight", metadata={"Description": describe(fig)})
+
+
+def describe_figures_in_notebooks() -> None:
+    """In an IPython kernel, write each figure's description (`describe`) into the PNG it displays as,
+    where the book's build (book/_ext/figure_alt.py) finds it and makes it the image's alt text."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from matplotlib.figure import Figure
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, _png_with_description)
 
 
 def figure(ncols: int = 1, nrows: int = 1, width: float = 7.0, height: float = 3.6, **kwargs):
     """A new figure in the house style: ``fig, axes = figure(2)``."""
     use_style()
-    return plt.subplots(nrows, ncols, figsize=(width, height), constrained_layout=True, **kwargs)
+    made = plt.subplots(nrows, ncols, figsize=(width, height), constrained_layout=True, **kwargs)
+    # the notebook's inline backend loads with the first figure and installs its own PNG formatter then
+    describe_figures_in_notebooks()
+    return made
 
 
 def to_png(fig, dpi: int = 80, close: bool = True) -> bytes:

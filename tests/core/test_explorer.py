@@ -96,3 +96,15 @@ def test_filter_explorer_shows_what_the_choices_match():
         explorer.visible(shape="triangle")
     with pytest.raises(ValueError, match="at least one item"):
         FilterExplorer([], {"colour": ["red"]})
+
+
+def test_a_figure_describes_itself_from_its_titles_and_axes():
+    from companion.core.plotting import describe, figure
+
+    fig, (left, right) = figure(2)
+    fig.suptitle("Two panels")
+    left.set(title="Loss", xlabel="step", ylabel="nats")
+    right.set(xlabel="width")
+    assert describe(fig) == "Figure. Two panels. Loss: nats against step. A panel: width."
+    empty, _ = figure()
+    assert describe(empty) == "Figure."

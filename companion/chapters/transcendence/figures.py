@@ -122,8 +122,12 @@ def board_svg(comparison: dict, size: int = 300) -> str:
         arrows.append(chess.svg.Arrow(move.from_square, move.to_square, color=colour))
     arrows += [chess.svg.Arrow(m.from_square, m.to_square, color="#009E73cc")  # on top of the experts'
                for m, p in zip(comparison["moves"], comparison["model"]) if p >= ARROW_SHARE]
-    return chess.svg.board(comparison["board"], arrows=arrows, size=size,
-                           orientation=comparison["board"].turn)
+    board = comparison["board"]
+    drawn = chess.svg.board(board, arrows=arrows, size=size, orientation=board.turn)
+    title = (f"Chess position {board.fen()}, {'white' if board.turn else 'black'} to move. Green arrows: the "
+             "model's likelier moves; blue: the reference player's move; red: the experts' errors.")
+    # a <title> is the board's text alternative, on the page (book/_ext/figure_alt.py) and for screen readers
+    return drawn.replace(">", f"><title>{html.escape(title)}</title>", 1)
 
 
 def describe_moves(comparison: dict, top: int = 3) -> list[str]:
