@@ -3,24 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# MathJax for the book's formulas, installed from npm, so that pages never fetch it from a CDN
-MATHJAX_VERSION := 3.2.2
-MATHJAX := build/npm/node_modules/mathjax/es5/tex-mml-chtml.js
+# From npm: MathJax for the book's formulas, so that pages never fetch it from a CDN, and axe-core for
+# the accessibility checks of the browser tests
+NPM_PACKAGES := mathjax@3.2.2 axe-core@4.14.1
+NPM_STAMP := build/npm/.installed
 # The book's notebooks run without progress bars (they would be widgets in the page).
 export COMPANION_PROGRESS := 0
 
-.PHONY: book test venv mathjax system-packages clean student-notebooks
+.PHONY: book test venv npm-packages system-packages clean student-notebooks
 
 venv: $(STAMP)
 
-mathjax: $(MATHJAX)
+npm-packages: $(NPM_STAMP)
 
-$(MATHJAX):
-	@command -v npm > /dev/null || { echo "make needs npm to install MathJax: apt-get install npm (or install Node.js)"; exit 1; }
-	npm install --prefix build/npm --no-save --no-audit --no-fund --silent mathjax@$(MATHJAX_VERSION)
+$(NPM_STAMP): Makefile
+	@command -v npm > /dev/null || { echo "make needs npm for $(NPM_PACKAGES): apt-get install npm"; exit 1; }
+	npm install --prefix build/npm --no-save --no-audit --no-fund --silent $(NPM_PACKAGES)
+	touch $(NPM_STAMP)
 
 # The system programs the tests use: Chromium and chromedriver (the browser checks), Stockfish (the
-# chess chapter's judge) and npm (MathJax). As root on Debian or Ubuntu the missing ones are installed;
+# chess chapter's judge) and npm (MathJax and axe-core). As root on Debian or Ubuntu the missing ones are installed;
 # elsewhere one line says what to install, before any test runs.
 SYSTEM_PACKAGES := /usr/bin/chromium:chromium /usr/bin/chromedriver:chromium-driver /usr/games/stockfish:stockfish
 system-packages:
@@ -43,12 +45,12 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
 
-book: $(STAMP) $(MATHJAX)
+book: $(STAMP) $(NPM_STAMP)
 	rm -rf _build
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-test: system-packages $(STAMP) $(MATHJAX)
+test: system-packages $(STAMP) $(NPM_STAMP)
 	$(BIN)/ruff check companion tests benchmarks
 	$(BIN)/python -m pytest tests --durations=10
 

@@ -219,6 +219,50 @@ def test_every_formula_is_typeset_by_mathjax_from_the_site_itself(book, browser,
     assert typeset > 100  # the chapters are full of formulas: a check that found none would prove nothing
 
 
+AXE = ROOT / "build" / "npm" / "node_modules" / "axe-core" / "axe.min.js"  # make npm-packages installs it
+# axe rules that fail only in markup this project does not write, and why they stay
+NOT_OURS = {
+    "label-content-name-mismatch": "pydata-sphinx-theme's search and theme-switch buttons: their aria-label "
+                                   "leaves out the visible keyboard hint",
+    "aria-required-children": "docutils' citation list on the bibliography page: role=list around back-links",
+}
+
+
+def test_pages_have_no_critical_or_serious_accessibility_violations(book, browser, server):
+    if not AXE.exists():
+        pytest.fail(f"axe-core is not installed at {AXE}: run make npm-packages")
+    browser.set_script_timeout(120)
+    pages = ["index.html", "book/intro.html", "book/how-to-use.html", "book/bibliography.html"]
+    for page in pages + [f"book/{p.name}" for p in chapter_pages(book)]:
+        browser.get(f"{server}/{page}")
+        browser.execute_script(AXE.read_text())
+        violations = browser.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "axe.run(document, {resultTypes: ['violations']}).then(r => done(r.violations.map("
+            "v => ({id: v.id, impact: v.impact, where: v.nodes.slice(0, 3).map(n => n.target.join(' '))}))));")
+        serious = [v for v in violations if v["impact"] in ("critical", "serious") and v["id"] not in NOT_OURS]
+        assert not serious, f"{page}: {serious}"
+
+
+def test_explorer_sliders_work_from_the_keyboard(book, browser, server):
+    from selenium.webdriver.common.keys import Keys
+
+    page = next(p for p in chapter_pages(book) if p.stem != CAPSTONE)  # the capstone has a filter, no slider
+    browser.get(f"{server}/book/{page.name}")
+    explorer = browser.find_element("css selector", ".companion-explorer")
+    slider = explorer.find_element("css selector", "input.companion-slider")
+    assert slider.get_attribute("aria-label"), "the slider has no accessible name"
+    browser.execute_script("arguments[0].scrollIntoView()", explorer)
+
+    def shown():
+        return [img.get_attribute("data-index") for img in explorer.find_elements("css selector", "img.companion-frame")
+                if img.is_displayed()]
+    slider.send_keys(Keys.HOME)
+    assert shown() == ["0"], "the Home key did not move to the first frame"
+    slider.send_keys(Keys.ARROW_RIGHT)
+    assert shown() == ["1"], "the right arrow key did not move to the next frame"
+
+
 def check_challenge_filter(browser):
     """Each category and each chapter shows exactly its challenges; "all" shows the eighteen again."""
     challenges = alignment_challenges.CHALLENGES

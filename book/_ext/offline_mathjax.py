@@ -1,7 +1,7 @@
 """Typeset math from MathJax installed on this machine, never from a CDN.
 
 The book must read the same on a classroom network, a train or an archived copy, where a CDN is out of
-reach and every formula would stay raw TeX. `make mathjax` (which `make book` and `make test` run)
+reach and every formula would stay raw TeX. `make npm-packages` (which `make book` and `make test` run)
 installs MathJax 3 from npm into build/npm; this extension copies the parts a page loads (the TeX
 input with CommonHTML output, its fonts, and the TeX extensions it loads on demand) into the built
 site's _static/mathjax, where the `mathjax_path` of _config.yml points.
@@ -19,7 +19,7 @@ PARTS = ("tex-mml-chtml.js", "output/chtml/fonts", "input/tex/extensions", "ui",
 def _installed(app) -> Path:
     source = Path(app.srcdir) / INSTALLED
     if not (source / PARTS[0]).exists():
-        raise ExtensionError(f"MathJax is not installed at {source}: run `make mathjax` (npm install of mathjax@3)")
+        raise ExtensionError(f"MathJax is not installed at {source}: run `make npm-packages`")
     return source
 
 
