@@ -65,7 +65,11 @@ def describe(fig) -> str:
 def _png_with_description(fig):
     from IPython.core.pylabtools import print_figure
 
-    return print_figure(fig, fmt="png", base64=True, bbox_inches="tight", metadata={"Description": describe(fig)})
+    metadata = {"Description": describe(fig)}
+    try:
+        return print_figure(fig, fmt="png", base64=True, bbox_inches="tight", metadata=metadata)
+    except TypeError:  # IPython before 8 (Colab has had 7.34) takes no `base64` and returns bytes
+        return print_figure(fig, fmt="png", bbox_inches="tight", metadata=metadata)
 
 
 def describe_figures_in_notebooks() -> None:
