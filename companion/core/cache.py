@@ -165,7 +165,9 @@ def touched_entries():
     try:
         yield touched
     finally:
-        _RECORDERS.remove(touched)
+        # by identity: list.remove would take the first recorder *equal* to this one, and two recorders
+        # open at once (jobs running side by side in one worker) are equal while both hold the same paths
+        del _RECORDERS[next(i for i, recorder in enumerate(_RECORDERS) if recorder is touched)]
 
 
 def entry_files(path: Path) -> dict:

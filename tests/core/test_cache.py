@@ -272,3 +272,20 @@ def test_two_processes_asking_for_one_entry_compute_it_once(private_cache, tmp_p
     assert outputs == ["7", "7"] and all(worker.returncode == 0 for worker in workers)
     assert calls.read_text() == "computed\n"
     assert cache.cache_info()["experiments"] == {"toy": {"entries": 1, "bytes": ANY, "staging": 0}}
+
+
+def test_recorders_open_side_by_side_each_close_their_own():
+    """Two jobs side by side in one worker: each recorder leaves the list itself, even when the other
+    holds the same paths (removing by equality once took the wrong one, and the next exit failed)."""
+    from pathlib import Path
+
+    from companion.core import cache
+
+    first, second = cache.touched_entries(), cache.touched_entries()
+    a, b = first.__enter__(), second.__enter__()
+    a.append(Path("x")), b.append(Path("x"))
+    second.__exit__(None, None, None)
+    assert len(cache._RECORDERS) == 1 and cache._RECORDERS[0] is a
+    a.append(Path("y"))
+    first.__exit__(None, None, None)
+    assert cache._RECORDERS == []

@@ -39,14 +39,19 @@ def same_result(a: cache.Result, b: cache.Result) -> bool:
         torch.equal(a.arrays[name], b.arrays[name]) for name in a.arrays)
 
 
+def pareto_lotteries() -> list:
+    return [pf.LotteryConfig(source, pf.LOTTERY["test"]["ticket_width"]) for source in pf.lottery_sources("test")]
+
+
 def pareto_jobs() -> list[dict]:
-    """The pareto chapter's tabular runs and its lottery (which trains a grid cell inside its job)."""
-    return ([{"kind": "tabular", "argument": c} for c in pf.tabular_configs("test")]
-            + [{"kind": "lottery", "argument": ("test", 0)}])
+    """The pareto chapter's tabular runs and its lotteries (each trains its source network inside its job)."""
+    return ([{"kind": "tabular", "config": c} for c in pf.tabular_configs("test")]
+            + [{"kind": "lottery", "config": lottery} for lottery in pareto_lotteries()])
 
 
 def pareto_results() -> list[cache.Result]:
-    return [*(pf.tabular_run(c) for c in pf.tabular_configs("test")), pf.lottery_experiment("test")]
+    return [*(pf.tabular_run(c) for c in pf.tabular_configs("test")),
+            *(pf.lottery_experiment(lottery.source, lottery.ticket_width) for lottery in pareto_lotteries())]
 
 
 @pytest.mark.slow
