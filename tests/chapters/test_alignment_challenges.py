@@ -133,8 +133,19 @@ def test_every_claim_is_filled_and_borne_out_at_test_scale(test_scale_facts):
     assert_claims_hold(test_scale_facts)
 
 
+# Each chapter's other test-scale seed: the one its own test module trains (test_<topic>.py's SEEDS or
+# SEED), where it trains one, so that a test run trains that seed once and the result cache serves both.
+# hidden-progress and pareto-frontiers test seed 0 only; seed 1 is trained here for them alone.
+OTHER_SEEDS = {"induction-heads": 100, "increasing-complexity": 100, "margin-features": 100,
+               "variable-creation": 100, "knowable-unknowable": 1, "transcendence": 1, "watermark-sand": 1,
+               "hidden-progress": 1, "pareto-frontiers": 1}
+
+
 def test_the_claims_hold_for_another_seed():
-    assert_claims_hold(ac.chapter_facts(ac.chapter_reports("test", seed=1)))
+    assert set(OTHER_SEEDS) == set(CHAPTERS) and 0 not in OTHER_SEEDS.values()
+    reports = {topic: ac.chapter_reports("test", seed=seed, topics=[topic])[topic]
+               for topic, seed in OTHER_SEEDS.items()}
+    assert_claims_hold(ac.chapter_facts(reports))
 
 
 @pytest.mark.slow
