@@ -139,6 +139,9 @@ def test_transfer_and_the_in_context_test(seed_runs, seed):
 def test_the_large_model_is_a_precise_but_incomplete_stand_in_for_the_truth(seed_runs, seed):
     m = seed_runs[seed].metrics
     assert m["proxy_agreement"] >= 0.95
+    # also on the value tokens alone, where a fact and a chance slot look alike (the page's wording)
+    assert m["proxy_agreement_values"] >= 0.95 and 0 < m["labelled_values"] < sum(m["labelled"][k] for k in
+                                                                                  ("epistemic", "aleatoric"))
     recall = m["proxy_recall"]
     assert abs(sum(recall.values()) - 1) < 1e-6
     assert 0.05 < recall["epistemic"] < 0.9 and recall["aleatoric"] < 0.1
@@ -175,6 +178,29 @@ def test_within_facts_the_probe_is_not_ahead_of_frequency(seed_runs, seed):
     assert within["n"] >= 200 and within["second_format_tokens"] == 0, within
     assert within["probe_auc"] > within["control_auc"] + 0.05, within
     assert within["frequency_auc"] > within["probe_auc"] - 0.02, within
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_probe_given_the_frequency_is_at_least_as_good_as_frequency(seed_runs, seed):
+    """The probe refitted with the log-frequency as one more feature: whatever the state adds, the fit
+    has the frequency to fall back on, so it must not trail frequency alone (the probe alone does, by
+    0.07 at test scale); its paired interval brackets the difference it reports."""
+    within = seed_runs[seed].metrics["within_fact"]
+    both, alone = within["probe_and_frequency_auc"], within["frequency_auc"]
+    low, high = within["probe_and_frequency_minus_frequency_ci"]
+    assert both > alone - 0.02 and low <= both - alone <= high, within
+
+
+def test_the_within_fact_verdict_follows_the_interval_for_the_probe_given_the_frequency():
+    within = {"probe_auc": 0.88, "control_auc": 0.6, "entropy_auc": 0.85, "frequency_auc": 0.95,
+              "probe_minus_entropy_ci": [0.01, 0.05], "probe_minus_frequency_ci": [-0.1, -0.02],
+              "within_frequency_thirds": [], "probe_and_frequency_auc": 0.97}
+    said = {}
+    for name, interval in (("adds", [0.01, 0.03]), ("worse", [-0.03, -0.01]), ("nothing", [-0.01, 0.03])):
+        said[name] = ku.within_fact_verdict({**within, "probe_and_frequency_minus_frequency_ci": interval})
+    assert "the state still adds" in said["adds"] and "no clear gain" not in said["adds"]
+    assert "makes the fit worse" in said["worse"] and "still adds" not in said["worse"]
+    assert "no clear gain" in said["nothing"] and "still adds" not in said["nothing"]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

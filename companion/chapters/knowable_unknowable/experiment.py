@@ -39,7 +39,8 @@ from companion.core.sweeps import run_cached
 from companion.core.training import log_spaced_steps, train
 
 NAME = "knowable-unknowable"
-VERSION = 8  # of the analysis (8: controls that can fail, within facts with intervals, entropy bands, unseen relations)
+VERSION = 9  # of the analysis (9: the proxy on value tokens, the probe given frequency; 8: controls that can fail,
+# within facts with intervals, entropy bands, unseen relations)
 MODEL_VERSION = 2  # of the trained language models (2: attention scales q, not the scores)
 SLOTS = ("class", "entity", "relation", "value")
 # The order of the four slots in a sentence of each format; the value always comes last.
@@ -572,9 +573,13 @@ def _analyse(config: Config, device: torch.device) -> Result:
                           config.aleatoric_tolerance)
     knowable = docs.knowable
 
-    # the proxy against the truth, on every labelled token
+    # the proxy against the truth, on every labelled token and on the value tokens alone: the relation
+    # tokens, always chance and uncertain to both models, make up much of the rest and are easy to call
     labelled = labels >= 0
-    proxy_agreement = ((labels == EPISTEMIC) == knowable)[labelled].float().mean().item()
+    proxy_right = (labels == EPISTEMIC) == knowable
+    proxy_agreement = proxy_right[labelled].float().mean().item()
+    labelled_values = labelled & (docs.slot == SLOTS.index("value"))
+    proxy_agreement_values = proxy_right[labelled_values].float().mean().item()
     unsure_knowable = knowable & (h_small >= config.min_small_entropy)
     proxy_recall = {name: (labels[unsure_knowable] == code).float().mean().item()
                     for name, code in (("epistemic", EPISTEMIC), ("aleatoric", ALEATORIC), ("neither", UNLABELLED))}
@@ -627,6 +632,8 @@ def _analyse(config: Config, device: torch.device) -> Result:
         "control_probe_auc": auc(y[test], control_probe.predict_proba(X_control[test])[:, 1]),
         "probe_true_label_auc": auc(truth[test].astype(int), probe_scores),
         "proxy_agreement": proxy_agreement,
+        "proxy_agreement_values": proxy_agreement_values,
+        "labelled_values": int(labelled_values.sum()),
         "proxy_recall": proxy_recall,
         "n_examples": int(len(rows["train"]) + len(test)),
         "n_train": int(len(rows["train"])), "n_test": int(len(test)), "n_transfer": int(len(transfer)),
@@ -795,6 +802,14 @@ def _within_fact(config: Config, X, X_control, flat, labels, h_small, h_large, d
     found["probe_minus_entropy_ci"] = auc_difference_interval(labels_test, probe_scores, entropy_scores, entities)
     found["probe_minus_frequency_ci"] = auc_difference_interval(labels_test, probe_scores, frequency_scores,
                                                                 entities)
+    # what the state knows beyond frequency: the probe refitted with the log-frequency as one more feature,
+    # against the log-frequency alone (whose AUC is frequency_auc: a logistic fit on one feature is monotone)
+    log_frequency = per_token["log_frequency"][:, None]
+    given = fit_probe(np.hstack([X[train], log_frequency[train]]), y[train], config.probe_c)
+    given_scores = given.predict_proba(np.hstack([X[test], log_frequency[test]]))[:, 1]
+    found["probe_and_frequency_auc"] = auc(labels_test, given_scores)
+    found["probe_and_frequency_minus_frequency_ci"] = auc_difference_interval(labels_test, given_scores,
+                                                                              frequency_scores, entities)
     found["entities"] = int(len(np.unique(entities)))
     found["second_format_tokens"] = int(second[test].sum() + second[train].sum())  # 0: format A only
     return found
@@ -849,6 +864,20 @@ def within_fact_verdict(within: dict) -> str:
         word = "leads" if lead > 0.05 else "trails" if lead < -0.05 else "matches"
         sentences.append(f"Among the rarest third of entities the probe {word} frequency "
                          f"({rarest['probe_auc']:.2f} against {rarest['frequency_auc']:.2f}; the table below).")
+    low, high = within["probe_and_frequency_minus_frequency_ci"]
+    both, alone = within["probe_and_frequency_auc"], within["frequency_auc"]
+    if low > 0:
+        sentences.append(f"Given the frequency, the state still adds: a probe that sees both scores {both:.2f} "
+                         f"against frequency's {alone:.2f} ({low:+.2f} to {high:+.2f}).")
+    elif high < 0:
+        sentences.append(f"A probe that sees the state and the frequency scores {both:.2f}, below frequency's "
+                         f"{alone:.2f} ({low:+.2f} to {high:+.2f}): adding the state makes the fit worse, not "
+                         "better.")
+    else:
+        sentences.append(f"A probe that sees the state and the frequency scores {both:.2f} against frequency's "
+                         f"{alone:.2f} ({low:+.2f} to {high:+.2f}): no clear gain, so what the state tells "
+                         "about which facts the large model knows is, as far as this measures, the entity's "
+                         "frequency.")
     if within["probe_minus_entropy_ci"][0] <= 0:
         sentences.append("This is where our world parts from the paper, whose probes on real text predict where "
                          "the larger model is sure better than the small model's entropy does.")
