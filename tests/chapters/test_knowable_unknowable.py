@@ -229,6 +229,20 @@ def test_a_shuffled_refit_is_a_control_that_can_fail():
     assert max(abs(a - 0.5) for a in leaky) > 0.25, leaky
 
 
+def test_auc_is_scikit_learns_with_ties_and_refuses_one_class():
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(1)
+    for n in (5, 40, 1000):
+        labels = rng.integers(0, 2, n)
+        labels[:2] = (0, 1)
+        for scores in (rng.normal(size=n), rng.integers(0, 4, n).astype(float), labels + rng.normal(size=n)):
+            assert ku.auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert ku.auc(np.array([0, 1]), np.array([1.0, 0.0])) == 0.0
+    with pytest.raises(ValueError, match="both present"):
+        ku.auc(np.ones(4, dtype=int), rng.normal(size=4))
+
+
 def test_the_auc_difference_interval_resamples_whole_groups():
     """Scores that share an offset within each group (as tokens about one entity do) are not
     independent draws: the interval that resamples whole groups must be wider than one that resamples
