@@ -8,6 +8,7 @@ import pytest
 from conftest import ROOT
 
 from companion import alignment_challenges as ac
+from companion.chapters.alignment_challenges import experiment as capstone_experiment
 from companion.topics import CHAPTERS
 
 # The paper's table of contents (Anwar et al. 2024, sections 2 to 4), kept here so an edit to the map
@@ -194,3 +195,25 @@ def test_bad_input_is_named():
         explorer.visible(category="Physics")
     with pytest.raises(ValueError, match="not among the facets' values"):
         FilterExplorer([("<p>x</p>", {"category": ["Physics"]})], {"category": list(ac.CATEGORIES)})
+
+
+def test_every_wording_rule_rejects_its_counterexamples(test_scale_facts):
+    """Each rule holds on the real facts and fails on every counterexample, one per condition it checks."""
+    assert set(ac.COUNTEREXAMPLES) == set(ac.WORDING)
+    caught = ac.counterexamples_caught(test_scale_facts)
+    assert {rule: found for rule, found in caught.items() if not all(found)} == {}
+    assert ac.rules_with_counterexample(test_scale_facts) == len(ac.WORDING)
+    for (section, topic), doctors in ac.COUNTEREXAMPLES.items():
+        for doctor in doctors:
+            broken = {**test_scale_facts, topic: {**test_scale_facts[topic], **doctor(test_scale_facts[topic])}}
+            assert any(c.startswith(f"{section} {topic}:") for c in ac.false_claims(broken)), (section, topic)
+
+
+def test_a_loosened_rule_or_a_misnamed_fact_is_caught(test_scale_facts, monkeypatch):
+    loose = {**ac.WORDING, ("2.5", "transcendence"): lambda f: f["gain_low"] >= 0}  # zero gain would pass
+    monkeypatch.setattr(capstone_experiment, "WORDING", loose)
+    assert ac.rules_with_counterexample(test_scale_facts) == len(ac.WORDING) - 1
+    monkeypatch.setattr(capstone_experiment, "COUNTEREXAMPLES",
+                        {**ac.COUNTEREXAMPLES, ("2.5", "transcendence"): [lambda f: {"gain_lo": 0.0}]})
+    with pytest.raises(KeyError, match="gain_lo"):
+        ac.counterexamples_caught(test_scale_facts)

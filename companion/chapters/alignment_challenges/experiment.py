@@ -400,6 +400,68 @@ WORDING: dict[tuple[str, str], Callable[[dict], bool]] = {
 }
 
 
+# For every wording rule, facts that contradict its sentence, one per condition the rule checks: each
+# maps a chapter's real facts to the changes that break that condition alone, at its boundary where it
+# has one. A rule that accepts any of them is too loose to stand behind its words.
+COUNTEREXAMPLES: dict[tuple[str, str], list[Callable[[dict], dict]]] = {
+    ("2.1", "induction-heads"): [lambda f: {"final_gap": 0.5 * (f["unigram_kl"] - f["bigram_kl"])}],
+    ("2.1", "knowable-unknowable"): [lambda f: {"unsupervised_auc": 0.6}],
+    ("2.2", "induction-heads"): [lambda f: {"plateau_end": f["plateau_start"]},
+                                 lambda f: {"transition_step": f["plateau_end"]}],
+    ("2.2", "hidden-progress"): [lambda f: {"loss_half": 0.9 * f["loss_start"]}],
+    ("2.2", "pareto-frontiers"): [lambda f: {"luck_rate": 0.19}, lambda f: {"luck_rate": 0.81}],
+    ("2.2", "transcendence"): [lambda f: {"reward_cold": f["expert_best"]},
+                               lambda f: {"reward_warm": f["reward_cold"]}],
+    ("2.3", "hidden-progress"): [lambda f: {"exponent_k3": 0.5}],
+    ("2.3", "pareto-frontiers"): [lambda f: {"pruned": f["random"]}],
+    ("2.3", "variable-creation"): [lambda f: {"growth": f["baseline_growth"]}],
+    ("2.4", "margin-features"): [lambda f: {"single_frequency": 0.79}, lambda f: {"margin_ratio": 0.79},
+                                 lambda f: {"single_irrep": 0.79}],
+    ("2.4", "increasing-complexity"): [lambda f: {"early_ratio": 0.69},
+                                       lambda f: {"network_accuracy": f["linear_accuracy"]}],
+    ("2.5", "transcendence"): [lambda f: {"gain_low": 0.0}],
+    ("2.7", "watermark-sand"): [lambda f: {"quality_before": f["quality_unmarked"]}, lambda f: {"attack_mean": 0.49}],
+    ("3.1", "transcendence"): [lambda f: {"toy_diverse": 0.1}, lambda f: {"toy_shared": f["toy_diverse"] / 2}],
+    ("3.2", "increasing-complexity"): [lambda f: {"mu_share": 0.69}],
+    ("3.3", "hidden-progress"): [lambda f: {"share_before_fall": 1.1 * f["chance_share"]},
+                                 lambda f: {"beats_control": f["seeds"] - 1}],
+    ("3.3", "transcendence"): [lambda f: {"rating_cold": f["rating_warm"]}],
+    ("3.3", "knowable-unknowable"): [lambda f: {"proxy_agreement": 0.8}, lambda f: {"proxy_recall": 0.5}],
+    ("3.4", "induction-heads"): [lambda f: {"previous_token_score": f["previous_token_start"] + 0.1},
+                                 lambda f: {"induction_score": f["induction_start"] + 0.1}],
+    ("3.4", "margin-features"): [lambda f: {"features_step": f["accurate_step"]},
+                                 lambda f: {"lookup_single_frequency": 0.1}],
+    ("3.4", "variable-creation"): [lambda f: {"cls_attention": 0.5}],
+    ("3.4", "knowable-unknowable"): [lambda f: {"probe_auc": f["entropy_auc"] + 0.1},
+                                     lambda f: {"control_auc": f["probe_auc"] - 0.2}],
+    ("3.6", "increasing-complexity"): [lambda f: {"noisy_train": 0.89}, lambda f: {"noisy_test": 0.69}],
+    ("4.2", "watermark-sand"): [lambda f: {"detect_min": 0.79}, lambda f: {"attack_mean": 0.49}],
+    ("4.3", "knowable-unknowable"): [lambda f: {"entropy_auc": f["probe_auc"] - 0.1}],
+    ("4.3", "watermark-sand"): [lambda f: {"quality_after": f["quality_before"] + 0.06}],
+    ("4.5", "pareto-frontiers"): [lambda f: {"frontier_max": f["frontier_min"]}, lambda f: {"frontier_min": 0}],
+    ("4.5", "watermark-sand"): [lambda f: {"attack_mean": 0.49}],
+}
+
+
+def counterexamples_caught(facts: dict[str, dict]) -> dict[tuple[str, str], list[bool]]:
+    """For every wording rule, whether it rejects each of its counterexamples built from these facts
+    (a changed key must be one the rule's chapter reports)."""
+    caught = {}
+    for (section, topic), doctors in COUNTEREXAMPLES.items():
+        real = facts[topic]
+        changes = [doctor(real) for doctor in doctors]
+        unknown = {key for change in changes for key in change} - set(real)
+        if unknown:
+            raise KeyError(f"counterexamples for {section} {topic} change facts it does not have: {sorted(unknown)}")
+        caught[(section, topic)] = [not WORDING[(section, topic)]({**real, **change}) for change in changes]
+    return caught
+
+
+def rules_with_counterexample(facts: dict[str, dict]) -> int:
+    """How many wording rules have counterexamples and reject every one of them."""
+    return sum(bool(found) and all(found) for found in counterexamples_caught(facts).values())
+
+
 def false_claims(facts: dict[str, dict]) -> list[str]:
     """The links whose sentences these facts do not bear out (by `WORDING`); empty when all hold."""
     return [f"{section} {topic}: {claim}" for (section, topic), claim in claims(facts).items()
@@ -513,6 +575,8 @@ def reproduce(scale: str | None = None, seed: int = 0) -> dict:
         "challenges_linked": sum(bool(c.links) for c in CHALLENGES),
         "map_problems": problems,
         "false_claims": false_claims(facts),
+        "wording_rules": len(WORDING),
+        "rules_with_counterexample": rules_with_counterexample(facts),
         "claims": [{"section": section, "topic": topic, "claim": text} for (section, topic), text in sentences.items()],
         "facts": facts,
     }
