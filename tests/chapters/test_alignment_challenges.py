@@ -168,8 +168,12 @@ def test_figures_and_explorer(test_scale_facts):
     reports = ac.chapter_reports("test", seed=0)
     fig = ac.plot_evidence(reports)
     assert sum(ax.get_visible() for ax in fig.axes if ax.get_label() != "<colorbar>") >= len(CHAPTERS)
-    assert len(ac.plot_map().axes[0].collections) == 18
+    dots = ac.plot_map().axes[0].collections
+    assert sum(len(dot.get_offsets()) for dot in dots) == len(ac.links())
     explorer = ac.challenge_explorer(test_scale_facts)
+    for grade in ac.GRADES:
+        assert [ac.CHALLENGES[i].section for i in explorer.visible(grade=grade)] == [
+            c.section for c in ac.CHALLENGES if any(ac.LINK_NOTES[(c.section, t)].grade == grade for t in c.chapters)]
     assert len(explorer.items) == 18
     for category in ac.CATEGORIES:
         shown = explorer.visible(category=category)
@@ -217,3 +221,10 @@ def test_a_loosened_rule_or_a_misnamed_fact_is_caught(test_scale_facts, monkeypa
                         {**ac.COUNTEREXAMPLES, ("2.5", "transcendence"): [lambda f: {"gain_lo": 0.0}]})
     with pytest.raises(KeyError, match="gain_lo"):
         ac.counterexamples_caught(test_scale_facts)
+
+
+def test_every_link_is_graded_with_a_reason():
+    assert set(ac.LINK_NOTES) == set(ac.WORDING)
+    assert {note.grade for note in ac.LINK_NOTES.values()} == set(ac.GRADES)  # each grade is used
+    for (section, topic), note in ac.LINK_NOTES.items():
+        assert note.grade in ac.GRADES and note.reason.endswith(".") and len(note.reason) > 30, (section, topic)

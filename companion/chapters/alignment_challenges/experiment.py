@@ -359,6 +359,101 @@ def claims(facts: dict[str, dict]) -> dict[tuple[str, str], str]:
             for challenge in CHALLENGES for link in challenge.links}
 
 
+# What a link is worth, so that a student can tell a measurement from a toy analogy:
+GRADES = ("evidence", "analogy", "illustration")
+GRADE_MEANINGS = {
+    "evidence": "the chapter measures, at toy scale, the quantity the challenge is about",
+    "analogy": "the chapter measures something of the same shape, in a setting the challenge is not about",
+    "illustration": "the chapter shows a concept the challenge uses, and measures nothing the challenge claims",
+}
+
+
+@dataclass(frozen=True)
+class LinkNote:
+    grade: str  # one of GRADES
+    reason: str  # why, in one sentence
+
+
+LINK_NOTES: dict[tuple[str, str], LinkNote] = {
+    ("2.1", "induction-heads"): LinkNote(
+        "evidence", "it pins down the rule a transformer runs in context, and the two heads that run it."),
+    ("2.1", "knowable-unknowable"): LinkNote(
+        "illustration", "it uses a model's response to its context as a detector of missing knowledge, and measures "
+        "nothing about how in-context learning works."),
+    ("2.2", "induction-heads"): LinkNote(
+        "evidence", "it measures a capability arriving abruptly, after a plateau that gives no sign of it."),
+    ("2.2", "hidden-progress"): LinkNote(
+        "evidence", "it measures how little the loss, the usual gauge of progress, says about a capability before it "
+        "appears."),
+    ("2.2", "pareto-frontiers"): LinkNote(
+        "analogy", "it shows that a fixed recipe yields the capability only in some seeds; the challenge is about "
+        "judging what a trained model can do."),
+    ("2.2", "transcendence"): LinkNote(
+        "evidence", "it measures one trained network's capability changing with a choice made at inference time, the "
+        "sampling temperature."),
+    ("2.3", "hidden-progress"): LinkNote(
+        "analogy", "its power law is in the size of the input, not in the model, data or compute the challenge "
+        "scales."),
+    ("2.3", "pareto-frontiers"): LinkNote(
+        "evidence", "it tests, at toy scale, one mechanism by which width buys sample efficiency."),
+    ("2.3", "variable-creation"): LinkNote(
+        "analogy", "the samples needed grow with the context length and differ between architectures, not with model "
+        "scale."),
+    ("2.4", "margin-features"): LinkNote(
+        "analogy", "it recovers the algorithm small networks learn for one-step modular arithmetic, not multi-step "
+        "reasoning in language models."),
+    ("2.4", "increasing-complexity"): LinkNote(
+        "illustration", "simple functions learnt first, on digit classification, say nothing measured about "
+        "reasoning."),
+    ("2.5", "transcendence"): LinkNote(
+        "analogy", "an imitator beating its teachers resembles an agent outgrowing its overseers, but no autonomy, "
+        "tools or goals are involved."),
+    ("2.7", "watermark-sand"): LinkNote(
+        "evidence", "it measures what a safety mechanism costs in text quality, at one operating point."),
+    ("3.1", "transcendence"): LinkNote(
+        "analogy", "an imitator inheriting the blind spot all its teachers share mirrors pretraining absorbing flaws "
+        "common to its data, in a toy world."),
+    ("3.2", "increasing-complexity"): LinkNote(
+        "analogy", "what later training keeps of early learning is measured within one supervised run, not across "
+        "pretraining and finetuning."),
+    ("3.3", "hidden-progress"): LinkNote(
+        "illustration", "a loss that hides progress is not one of the confounds or biases of evaluations the "
+        "challenge names."),
+    ("3.3", "transcendence"): LinkNote(
+        "evidence", "it measures an evaluation score, a rating on a fixed ladder, moving with an inference-time "
+        "choice nobody reports."),
+    ("3.3", "knowable-unknowable"): LinkNote(
+        "evidence", "it measures a model used as a labeller against the truth: precise, but blind to much."),
+    ("3.4", "induction-heads"): LinkNote(
+        "illustration", "the scores follow a circuit already known, with no test of faithfulness (no ablation)."),
+    ("3.4", "margin-features"): LinkNote(
+        "analogy", "equally accurate networks that use different mechanisms show why behaviour cannot vouch for an "
+        "explanation, but no interpretability tool is tested."),
+    ("3.4", "variable-creation"): LinkNote(
+        "evidence", "it scores an attention-map explanation against the positions known to matter (a correlation, on "
+        "the runs that learned)."),
+    ("3.4", "knowable-unknowable"): LinkNote(
+        "evidence", "it measures a probe against controls and baselines and finds what it reads, which is what a "
+        "probe's faithfulness is about."),
+    ("3.6", "increasing-complexity"): LinkNote(
+        "analogy", "memorised label noise that a clean test set cannot see resembles a backdoor, but there is no "
+        "trigger, attacker or detector."),
+    ("4.2", "watermark-sand"): LinkNote(
+        "evidence", "it measures detection rates, and their removal by a cheap attack, for three watermark schemes."),
+    ("4.3", "knowable-unknowable"): LinkNote(
+        "analogy", "a confidence signal that tells knowledge poorly bears on trust, but no person's reliance is "
+        "measured."),
+    ("4.3", "watermark-sand"): LinkNote(
+        "illustration", "text quality after an attack is about evading a watermark, not about whether a system can "
+        "be trusted."),
+    ("4.5", "pareto-frontiers"): LinkNote(
+        "analogy", "a trade-off between data, width, initialisation and luck mirrors why one resource makes a poor "
+        "threshold, but nothing about governance is measured."),
+    ("4.5", "watermark-sand"): LinkNote(
+        "analogy", "it measures how fragile a tool is that a rule might rely on; nothing about governance itself."),
+}
+
+
 # What each sentence's words assert, beyond its numbers: {(section, topic): test on the facts}. A sentence
 # whose test fails would be false for these results, so the chapter stops rather than print it.
 WORDING: dict[tuple[str, str], Callable[[dict], bool]] = {
@@ -570,7 +665,10 @@ def reproduce(scale: str | None = None, seed: int = 0) -> dict:
         "topic": NAME, "scale": scale, "seed": seed,
         "challenges": [{"section": c.section, "category": c.category, "title": c.title, "chapters": c.chapters}
                        for c in CHALLENGES],
-        "links": len(links()),
+        "links": [{"section": challenge.section, "topic": link.topic,
+                   "grade": LINK_NOTES[(challenge.section, link.topic)].grade,
+                   "why": LINK_NOTES[(challenge.section, link.topic)].reason} for challenge, link in links()],
+        "grades": {grade: sum(note.grade == grade for note in LINK_NOTES.values()) for grade in GRADES},
         "chapters_linked": {topic: sum(topic in c.chapters for c in CHALLENGES) for topic in CHAPTERS},
         "challenges_linked": sum(bool(c.links) for c in CHALLENGES),
         "map_problems": problems,

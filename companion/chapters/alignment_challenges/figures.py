@@ -12,7 +12,19 @@ from companion.core.plotting import PALETTE, figure, step_axis
 from companion.core.runtime import environment
 from companion.topics import CHAPTERS
 
-from .experiment import CATEGORIES, CHALLENGES, CHAPTER_TITLES, NAME, VERSION, WATERMARKS, Challenge, claims, links
+from .experiment import (
+    CATEGORIES,
+    CHALLENGES,
+    CHAPTER_TITLES,
+    GRADES,
+    LINK_NOTES,
+    NAME,
+    VERSION,
+    WATERMARKS,
+    Challenge,
+    claims,
+    links,
+)
 
 
 def plot_map(ax=None):
@@ -22,8 +34,14 @@ def plot_map(ax=None):
     colours = dict(zip(CATEGORIES, (PALETTE["blue"], PALETTE["vermillion"], PALETTE["green"])))
     columns = list(CHAPTERS)
     for row, challenge in enumerate(CHALLENGES):
-        xs = [columns.index(topic) for topic in challenge.chapters]
-        ax.scatter(xs, [row] * len(xs), s=70, color=colours[challenge.category], zorder=3)
+        for grade in GRADES:
+            xs = [columns.index(link.topic) for link in challenge.links
+                  if LINK_NOTES[(challenge.section, link.topic)].grade == grade]
+            if xs:
+                ax.scatter(xs, [row] * len(xs), zorder=3, **_grade_marker(grade, colours[challenge.category]))
+    ax.legend(handles=[ax.scatter([], [], label=grade, **_grade_marker(grade, PALETTE["black"])) for grade in GRADES],
+              loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, title="what the chapter offers",
+              title_fontsize=8)
     ax.set_yticks(range(len(CHALLENGES)))
     ax.set_yticklabels([_short(c) for c in CHALLENGES], fontsize=8)
     for tick, challenge in zip(ax.get_yticklabels(), CHALLENGES):
@@ -34,6 +52,13 @@ def plot_map(ax=None):
     ax.set_ylim(len(CHALLENGES) - 0.5, -0.5)
     ax.set_title(f"{len(links())} links between the 18 challenges and the 9 chapters")
     return ax.figure
+
+
+def _grade_marker(grade: str, colour: str) -> dict:
+    """Evidence a filled dot, an analogy a ring, an illustration a small cross: readable without colour."""
+    return {"evidence": dict(s=70, color=colour), "analogy": dict(s=70, facecolors="none", edgecolors=colour,
+                                                                 linewidths=1.5),
+            "illustration": dict(s=45, marker="x", color=colour)}[grade]
 
 
 def _short(challenge: Challenge, width: int = 62) -> str:
@@ -169,24 +194,28 @@ def plot_evidence(reports: dict[str, dict], columns: int = 3):
 # ----------------------------------------------------------------------------- the explorer
 
 def challenge_explorer(facts: dict[str, dict]):
-    """Filter the challenges by category and by chapter, each with its links and measured results."""
+    """Filter the challenges by category, by chapter and by the grade of their links, each with its links,
+    their grades and why, and the measured results."""
     sentences = claims(facts)
     items = []
     for challenge in CHALLENGES:
+        notes = [LINK_NOTES[(challenge.section, link.topic)] for link in challenge.links]
         rows = "".join(
             f'<li><a class="companion-filter-link" href="{link.topic}.html#{link.label}">'
-            f"{html.escape(CHAPTER_TITLES[link.topic])}</a>: "
-            f"{html.escape(sentences[(challenge.section, link.topic)])}</li>"
-            for link in challenge.links)
+            f"{html.escape(CHAPTER_TITLES[link.topic])}</a> <em>({note.grade})</em>: "
+            f"{html.escape(sentences[(challenge.section, link.topic)])} "
+            f'<span style="font-size:0.9em">Why {note.grade}: {html.escape(note.reason)}</span></li>'
+            for link, note in zip(challenge.links, notes))
         body = (f'<div style="font-weight:600">{challenge.section} '
                 f'<a class="companion-filter-link" href="#{challenge.label}">{html.escape(challenge.title)}</a></div>'
                 f'<div style="font-size:0.85em;color:#555">{html.escape(challenge.category)}</div>'
                 + (f'<ul style="margin:4px 0 0 0">{rows}</ul>' if rows else
                    '<div style="font-size:0.9em;font-style:italic">No chapter of this book measures this one; '
                    "see the discussion questions.</div>"))
-        items.append((body, {"category": [challenge.category], "chapter": [CHAPTER_TITLES[t] for t in
-                                                                             challenge.chapters]}))
-    facets = {"category": list(CATEGORIES), "chapter": [CHAPTER_TITLES[t] for t in CHAPTERS]}
+        items.append((body, {"category": [challenge.category],
+                             "chapter": [CHAPTER_TITLES[t] for t in challenge.chapters],
+                             "grade": sorted({note.grade for note in notes}, key=GRADES.index)}))
+    facets = {"category": list(CATEGORIES), "chapter": [CHAPTER_TITLES[t] for t in CHAPTERS], "grade": list(GRADES)}
     return FilterExplorer(items, facets, title="The eighteen challenges, filtered", noun="challenges")
 
 
