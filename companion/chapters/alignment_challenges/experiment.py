@@ -421,7 +421,7 @@ LINK_NOTES: dict[tuple[str, str], LinkNote] = {
         "challenge names."),
     ("3.3", "transcendence"): LinkNote(
         "evidence", "it measures an evaluation score, a rating on a fixed ladder, moving with an inference-time "
-        "choice nobody reports."),
+        "choice, the sampling temperature."),
     ("3.3", "knowable-unknowable"): LinkNote(
         "evidence", "it measures a model used as a labeller against the truth: precise, but blind to much."),
     ("3.4", "induction-heads"): LinkNote(
@@ -433,8 +433,8 @@ LINK_NOTES: dict[tuple[str, str], LinkNote] = {
         "evidence", "it scores an attention-map explanation against the positions known to matter (a correlation, on "
         "the runs that learned)."),
     ("3.4", "knowable-unknowable"): LinkNote(
-        "evidence", "it measures a probe against controls and baselines and finds what it reads, which is what a "
-        "probe's faithfulness is about."),
+        "evidence", "it measures a probe against a refitted control and the simple baselines that could explain it "
+        "(the rule, the entity's frequency), which is what a probe's faithfulness turns on."),
     ("3.6", "increasing-complexity"): LinkNote(
         "analogy", "memorised label noise that a clean test set cannot see resembles a backdoor, but there is no "
         "trigger, attacker or detector."),
