@@ -10,7 +10,7 @@ NPM_STAMP := build/npm/.installed
 # The book's notebooks run without progress bars (they would be widgets in the page).
 export COMPANION_PROGRESS := 0
 
-.PHONY: book test venv npm-packages system-packages clean student-notebooks
+.PHONY: book test test-book-scale venv npm-packages system-packages clean student-notebooks
 
 venv: $(STAMP)
 
@@ -50,9 +50,18 @@ book: $(STAMP) $(NPM_STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
+# Every test at test scale, the book build and the browser checks included (what CI runs): about 25
+# minutes on two fast cores
 test: system-packages $(STAMP) $(NPM_STAMP)
 	$(BIN)/ruff check companion tests benchmarks
-	$(BIN)/python -m pytest tests --durations=10
+	$(BIN)/python -m pytest tests -m "not book_scale" --durations=10
+
+# What the published book shows: the book built at book scale, then every book-scale claims test and
+# notebook on the results that build computed (one result cache for both; about an hour on two cores)
+test-book-scale: system-packages $(STAMP) $(NPM_STAMP)
+	cache="$${COMPANION_CACHE:-$$(mktemp -d)/companion-cache}"; \
+	COMPANION_CACHE="$$cache" COMPANION_SCALE=book $(BIN)/python -m pytest tests/test_book.py --durations=10 && \
+	COMPANION_CACHE="$$cache" $(BIN)/python -m pytest tests -m book_scale --durations=10
 
 student-notebooks: $(STAMP)
 	$(BIN)/python -m companion student-notebooks student/ --force

@@ -1,14 +1,20 @@
-"""The book builds from a clean _build with every warning an error, and its pages work in Chromium."""
+"""The book builds from a clean _build with every warning an error, and its pages work in Chromium.
+
+The build runs at test scale unless COMPANION_SCALE says otherwise: `make test` checks the machinery (every
+notebook executes, no warning, pages, figures, controls) on the results the tests computed anyway, and
+`make test-book-scale` builds the book at book scale, what `make book` publishes."""
 
 import functools
 import html
 import http.server
+import os
 import re
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+import jupyter_cache
 import pytest
 from conftest import ROOT
 
@@ -24,10 +30,13 @@ CAPSTONE = alignment_challenges.NAME
 def book(tmp_path_factory):
     out = tmp_path_factory.mktemp("book")
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
+    scale = os.environ.get("COMPANION_SCALE", "test")
     done = subprocess.run([str(jupyter_book), "build", str(ROOT), "--path-output", str(out), "-W", "-n",
-                           "--keep-going"], capture_output=True, text=True, timeout=2400)
+                           "--keep-going"], capture_output=True, text=True, timeout=3600,
+                          env={**os.environ, "COMPANION_SCALE": scale})
     log = done.stdout + done.stderr
-    return {"returncode": done.returncode, "log": log, "html": out / "_build" / "html"}
+    return {"returncode": done.returncode, "log": log, "html": out / "_build" / "html", "scale": scale,
+            "executed": out / "_build" / ".jupyter_cache"}
 
 
 def test_build_has_no_warnings_or_errors(book):
@@ -40,6 +49,20 @@ def test_every_notebook_was_executed_side_by_side_before_sphinx_read_it(book):
     # myst-nb finds each notebook in the jupyter-cache that book/_ext/parallel_execution.py filled; one it
     # had to execute itself would be missing here (and executed serially)
     assert book["log"].count("Using cached notebook") == len(notebooks.chapter_paths()), book["log"][-6000:]
+
+
+def test_every_exercise_check_passes_in_the_built_notebooks(book):
+    """The solutions stand in the book, so each check prints a tick: a cross in an executed notebook
+    means a chapter's own check rejects its own solution."""
+    assert book["returncode"] == 0, book["log"][-6000:]
+    cache = jupyter_cache.get_cache(book["executed"])  # the notebooks as the build executed them
+    records = {Path(record.uri).name: record.pk for record in cache.list_cache_records()}
+    for path in notebooks.chapter_paths():
+        executed = cache.get_cache_bundle(records[path.name]).nb
+        printed = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", [])
+                          if o.output_type == "stream")
+        assert "\N{CHECK MARK}" in printed or path.stem == CAPSTONE, f"{path.name}: no check ran"
+        assert "\N{BALLOT X}" not in printed, f"{path.name}: a check failed at {book['scale']} scale"
 
 
 def chapter_pages(book):
@@ -94,6 +117,9 @@ def bookkeeping(page: Path) -> list[str]:
         shown = html.unescape(re.sub(r"<[^>]+>", "", body)).strip()
         if shown.startswith(("{", "[{")) or re.match(r"[A-Z]\w*\(\w+=", shown):
             found.append(f"a raw repr: {shown[:80]}")
+    # glued text is pasted as it is: TeX in it would reach the reader as dollars and backslashes
+    found += [f"TeX in glued text: {pasted}" for pasted in re.findall(r'<span class="pasted-text">([^<]*)</span>', text)
+              if "$" in pasted or "\\" in pasted]
     return found
 
 

@@ -83,15 +83,16 @@ def wheel(tmp_path_factory):
     return next(out.glob("companion-*.whl"))
 
 
-@pytest.fixture(scope="module", params=["colab", "lowest"])
-def reader(request, tmp_path_factory, wheel):
+@pytest.fixture(scope="module", params=["lowest", "colab"])
+def reader(request, wheel):
     mode = request.param
     python, versions = environment(mode, wheel)
     print(f"{mode} environment: " + ", ".join(f"{n} {versions[n]}" for n in
           ("torch", "numpy", "scipy", "matplotlib", "scikit-learn", "joblib", "safetensors", "ipywidgets")))
-    # the result cache: the test session's for Colab's versions, and one of its own for the lowest, so
-    # that every chapter's test-scale runs are really computed with those versions
-    cache = os.environ["COMPANION_CACHE"] if mode == "colab" else str(tmp_path_factory.mktemp("lowest-cache"))
+    # the test session's result cache for both: conftest.py runs the lowest versions first, so their
+    # notebooks compute every chapter's test-scale results (training and analysis) with those versions,
+    # and the rest of the session, Colab's versions included, reads what they computed
+    cache = os.environ["COMPANION_CACHE"]
     return {"mode": mode, "python": python, "versions": versions, "cache": cache,
             "kernels": python.parent.parent / "share" / "jupyter"}
 

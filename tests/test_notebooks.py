@@ -53,6 +53,7 @@ def test_exercises_have_stub_solution_and_check(path):
 
 
 @pytest.mark.slow
+@pytest.mark.book_scale
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_runs_at_book_scale(path):
     nb = nbformat.read(path, as_version=4)

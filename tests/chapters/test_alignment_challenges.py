@@ -150,6 +150,7 @@ def test_the_claims_hold_for_another_seed():
 
 
 @pytest.mark.slow
+@pytest.mark.book_scale
 def test_the_claims_hold_at_book_scale():
     """What the capstone prints: every chapter's book-scale report (cached once the book has been built)."""
     assert_claims_hold(ac.chapter_facts(ac.chapter_reports("book", seed=0)))

@@ -370,6 +370,7 @@ def test_live_widget_relabels(seed_runs, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.book_scale
 def test_book_scale_meets_the_chapter_claims():
     """The issue's criteria on the run the chapter shows (from the cache the book build fills)."""
     m = ku.run(ku.config_for("book", seed=0)).metrics

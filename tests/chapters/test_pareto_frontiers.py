@@ -64,6 +64,9 @@ def test_every_page_value_is_computed(report):
     assert all(value not in (None, "") for value in values.values())
     assert values["width_worse"] == 0
     assert "No step up in width made success significantly rarer" in values["width_verdict"]
+    table = pf.frontier_table(report).splitlines()
+    widths = sorted({row["width"] for row in report["grid"]})
+    assert [line.split("|")[1].strip() for line in table[2:]] == [f"{w:,}" for w in widths]  # a row per width
 
 
 # ----------------------------------------------------------------------------- the machinery

@@ -196,6 +196,7 @@ def test_bad_chess_settings_name_the_parameter(changes, named):
 
 
 @pytest.mark.slow
+@pytest.mark.book_scale
 def test_book_scale_meets_the_chapter_claims():
     """The issue's criteria on the run the chapter shows (from the cache the book build fills)."""
     report = tr.summary(tr.run(tr.config_for("book", 0)))

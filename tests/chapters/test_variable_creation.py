@@ -55,6 +55,7 @@ def test_every_m_star_lies_in_its_interval_and_every_run_is_finite(found, seed):
 
 
 @pytest.mark.slow
+@pytest.mark.book_scale
 def test_book_scale_meets_the_chapter_claims():
     """The run the chapter shows (from the cache the book build fills): T from 32 to 2048; attention's
     m* grows like a small power of T (the page says which law the data favour, measured here), the

@@ -170,6 +170,7 @@ def test_a_blind_perturbation_succeeds_less(found, seed):
 
 
 @pytest.mark.slow
+@pytest.mark.book_scale
 def test_book_scale_meets_the_chapter_claims():
     """The issue's criteria on the run the chapter shows (from the cache the book build fills)."""
     schemes = ws.run(ws.config_for("book", 0)).metrics["schemes"]

@@ -891,6 +891,15 @@ def _cells(items: list[dict], first: str, second: str) -> str:
                      for t in items)
 
 
+def frontier_table(report: dict) -> str:
+    """The frontiers as a Markdown table: a row for each width the run has, the dense and the sparse
+    frontier with their bootstrap intervals side by side."""
+    widths = sorted({r["width"] for r in report["grid"]})
+    front = report["frontier"]
+    rows = [f"| {width:,} | {_m_text(front['dense'][width])} | {_m_text(front['sparse'][width])} |" for width in widths]
+    return "\n".join(["| width | dense | sparse |", "|---|---|---|", *rows])
+
+
 def page_values(report: dict) -> dict[str, str]:
     """Every number and verdict the chapter's prose shows, formatted, keyed by the glue name (without
     the chapter's prefix). The sentences that interpret a result are chosen here from the
@@ -902,9 +911,6 @@ def page_values(report: dict) -> dict[str, str]:
     values = {"runs": rows[0]["runs"], "widest": f"{wide:,}", "narrowest": narrow,
               "m_list": ", ".join(f"{m:,}" for m in ms), "width_list": ", ".join(f"{w:,}" for w in widths),
               "T": f"{rows[0]['max_steps']:,}"}
-    for init in INITIALISATIONS:
-        for width in widths:
-            values[f"frontier_{init}_{width}"] = _m_text(front[init][width])
     side = _separated(front["sparse"][wide], front["dense"][wide])
     values["frontier_verdict"] = {
         "lower": f"At width {wide:,} the sparse frontier lies below the dense one: their bootstrap intervals do "
