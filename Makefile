@@ -50,14 +50,14 @@ book: $(STAMP) $(NPM_STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html"
 
-# Every test at test scale, the book build and the browser checks included (what CI runs): about 25
-# minutes on two fast cores
+# Every test at test scale, the book build and the browser checks included: what CI runs (its time is
+# in benchmarks/RESULTS.md)
 test: system-packages $(STAMP) $(NPM_STAMP)
 	$(BIN)/ruff check companion tests benchmarks
 	$(BIN)/python -m pytest tests -m "not book_scale" --durations=10
 
 # What the published book shows: the book built at book scale, then every book-scale claims test and
-# notebook on the results that build computed (one result cache for both; about an hour on two cores)
+# notebook on the results that build computed (one result cache for both)
 test-book-scale: system-packages $(STAMP) $(NPM_STAMP)
 	cache="$${COMPANION_CACHE:-$$(mktemp -d)/companion-cache}"; \
 	COMPANION_CACHE="$$cache" COMPANION_SCALE=book $(BIN)/python -m pytest tests/test_book.py --durations=10 && \

@@ -177,6 +177,14 @@ def test_reproduce_transcendence_writes_the_issue_keys(tmp_path):
     assert set(report["model_reward"]) == set(report["model_rating"]) == {str(t) for t in report["temperatures"]}
     assert all(len(r) == 3 and r[1] <= r[0] <= r[2] for r in report["expert_ratings"])
     assert set(report["toy"]) == {"diverse_gain", "shared_gain"}
+    assert {"expert_error_rates", "best_expert_reward", "gain_over_best_ci", "single_expert", "diversity", "no_head",
+            "tv_to_mixture", "gain_histogram", "mean_game_plies"} <= set(report)
+    assert "gain_ci" in report["single_expert"]
+    assert {"diverse_gain_ci", "shared_gain_ci"} <= set(report["diversity"])
+    no_head = report["no_head"]
+    assert {"reference_probability", "tv_to_mixture", "temperature_one_vs_average_ci", "gain_ci"} <= set(no_head)
+    assert set(report["gain_histogram"]) == {"edges", "counts"}
+    assert len(report["gain_histogram"]["edges"]) == len(report["gain_histogram"]["counts"]) + 1
 
 
 def test_reproduce_knowable_unknowable_writes_the_issue_keys(tmp_path):

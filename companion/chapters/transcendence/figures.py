@@ -94,19 +94,50 @@ def plot_temperature(result: Result, axes=None, cursor: float | None = None):
     return left.figure
 
 
-def plot_gain_distribution(result: Result, ax=None):
-    """Per position, the reward gained by sampling at tau* instead of tau = 1, sorted: what share of the
-    total gain the best positions carry."""
-    gain = np.sort(gains_over_temperature_one(result))[::-1]
-    share = np.cumsum(gain) / gain.sum()
+def plot_gain_histogram(result: Result, ax=None):
+    """Per held-out position, the change in expected reward from tau = 1 to tau*, as a histogram (the
+    outer bins take everything beyond them), as the paper draws it over states."""
+    histogram = summary(result)["gain_histogram"]
+    edges, counts = np.array(histogram["edges"]), np.array(histogram["counts"])
     if ax is None:
         _, ax = figure(width=6.5, height=3.4)
-    fraction = np.arange(1, len(gain) + 1) / len(gain)
-    ax.plot(fraction, share, color=PALETTE["blue"])
-    ax.axvline(0.1, color=PALETTE["black"], ls=":", lw=1)
-    ax.set_xlabel("share of positions, largest gain first")
-    ax.set_ylabel("share of the total gain")
-    ax.set_title("Where the cold model's gain comes from")
+    ax.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=PALETTE["blue"], edgecolor="white")
+    ax.axvline(0, color=PALETTE["black"], lw=1)
+    ax.set_xlabel("reward at tau* minus reward at tau = 1 (pawns)")
+    ax.set_ylabel("held-out positions")
+    ax.set_title("What cooling changes, position by position")
+    return ax.figure
+
+
+ABLATION_ROWS = (("main run: model against the best expert", None),
+                 ("the best expert alone: model against it", "single_expert"),
+                 ("no relative head: model against the best expert", "no_head"),
+                 ("blind spots, diverse: model against the best", "diverse"),
+                 ("blind spots, shared: model against the best", "shared"),
+                 ("random experts: model against the best", "random_experts"))
+
+
+def plot_ablations(report: dict, ax=None):
+    """The reward gain at tau* over the best expert, with its paired 95% interval, for the main run and
+    each ablation of `reproduce`'s report."""
+    if ax is None:
+        _, ax = figure(width=7.5, height=3.2)
+    rows = []
+    for label, name in ABLATION_ROWS:
+        if name is None:
+            rows.append((label, report["gain_over_best_ci"]))
+        elif name in ("diverse", "shared"):
+            rows.append((label, report["diversity"][name]["gain_ci"]))
+        else:
+            rows.append((label, report[name]["gain_ci"]))
+    for y, (_, (low, high)) in enumerate(rows[::-1]):
+        colour = PALETTE["blue"] if low > 0 else (PALETTE["vermillion"] if high < 0 else PALETTE["black"])
+        ax.plot([low, high], [y, y], color=colour, lw=3)
+        ax.plot([(low + high) / 2], [y], "o", color=colour)
+    ax.set_yticks(range(len(rows)), [label for label, _ in rows[::-1]], fontsize=8)
+    ax.axvline(0, color=PALETTE["black"], lw=1, ls=":")
+    ax.set_xlabel("reward gain at tau* (pawns per move), 95% paired interval")
+    ax.set_title("Who transcends, and which control does not")
     return ax.figure
 
 

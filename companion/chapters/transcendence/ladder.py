@@ -19,6 +19,7 @@ from .players import (
     move_rewards,
     open_stockfish,
     play_games,
+    reference_move,
     stockfish_rewards,
 )
 from .policy import (
@@ -51,23 +52,50 @@ def evaluation_positions(config: ChessConfig) -> list:
     return boards
 
 
-def reward_table(config: ChessConfig, model: nn.Module) -> dict[str, np.ndarray]:
-    """Exact expected rewards on the held-out positions: (experts, positions) and (temperatures,
-    positions) for the model, each an expectation over the player's move distribution (no sampling), by
-    the material judge (`move_rewards`) and, with `stockfish`, by Stockfish too (`stockfish_` arrays);
-    whether the model's unmasked favourite move is illegal; and each position's moves."""
-    boards = evaluation_positions(config)
+def expert_mixture(experts: list, board, moves) -> np.ndarray:
+    """The distribution over `moves` that the experts' pooled games teach a learner: each expert with the
+    same weight; an expert's hashed errors spread evenly over the candidates, since nothing on the board
+    predicts them (its move is the reference's with probability 1 - r + r / len(moves)); a blind-spot
+    expert's move as it is, since a learner can predict it."""
+    mixture = np.zeros(len(moves))
+    reference = moves.index(reference_move(board, moves))
+    for expert in experts:
+        if expert.errors == "hashed":
+            mixture += expert.error_rate / len(moves)
+            mixture[reference] += 1 - expert.error_rate
+        else:
+            mixture[moves.index(expert.move(board, moves))] += 1
+    return mixture / len(experts)
+
+
+def reward_table(config: ChessConfig, model: nn.Module, positions_from: ChessConfig | None = None,
+                 ) -> dict[str, np.ndarray]:
+    """Exact expected rewards on the held-out positions (drawn from games of `positions_from`'s experts,
+    by default `config`'s): (experts, positions) and (temperatures, positions) for the model, each an
+    expectation over the player's move distribution (no sampling), by the material judge
+    (`move_rewards`) and, with `stockfish`, by Stockfish too (`stockfish_` arrays); at tau = 1, the
+    probability the model gives the reference's move and its total-variation distance to the experts'
+    mixture (`expert_mixture`), with the mixture's own probability of the reference's move; whether the
+    model's unmasked favourite move is illegal; and each position's moves."""
+    boards = evaluation_positions(positions_from or config)
     experts = make_experts(config)
     logits = policy_logits(model, config.model, boards)
     judges = ["material"] + (["stockfish"] if config.stockfish else [])
     expert_rewards = {judge: np.zeros((len(experts), len(boards))) for judge in judges}
     model_rewards = {judge: np.zeros((len(config.temperatures), len(boards))) for judge in judges}
+    at_one = {name: np.zeros(len(boards)) for name in ("reference_probability", "mixture_reference_probability",
+                                                        "tv_to_mixture")}
+    one = list(config.temperatures).index(1.0)
     engine = open_stockfish() if config.stockfish else None
     try:
         for p, (board, row) in enumerate(zip(boards, logits)):
             moves = candidate_moves(board)
             chosen = [moves.index(expert.move(board, moves)) for expert in experts]
             distributions = [move_distribution(row, board, moves, tau) for tau in config.temperatures]
+            mixture, reference = expert_mixture(experts, board, moves), moves.index(reference_move(board, moves))
+            at_one["reference_probability"][p] = distributions[one][reference]
+            at_one["mixture_reference_probability"][p] = mixture[reference]
+            at_one["tv_to_mixture"][p] = 0.5 * np.abs(distributions[one] - mixture).sum()
             for judge in judges:
                 if judge == "material":
                     rewards = move_rewards(board, moves)
@@ -80,7 +108,7 @@ def reward_table(config: ChessConfig, model: nn.Module) -> dict[str, np.ndarray]
             engine.quit()
     table = {"expert": expert_rewards["material"], "model": model_rewards["material"],
              "illegal_top_move": unmasked_choice_illegal(model, config.model, boards),
-             "positions": [[m.uci() for m in b.move_stack] for b in boards]}
+             "positions": [[m.uci() for m in b.move_stack] for b in boards], **at_one}
     if config.stockfish:
         table.update(stockfish_expert=expert_rewards["stockfish"], stockfish_model=model_rewards["stockfish"])
     return table

@@ -159,8 +159,9 @@ class Expert:
     """The reference player with errors of its own: a deterministic function of the position.
 
     errors="hashed": on a share `error_rate` of positions, picked by hashing the position with the
-    expert's number (with diversity "shared", without it: every expert errs on the same positions), it
-    plays a candidate picked by another hash: a random-looking move no board feature predicts.
+    expert's number, it plays a candidate picked by another hash: a random-looking move no board feature
+    predicts. With diversity "shared" both hashes leave out the expert's number: the experts err on the
+    same positions (the weaker ones on more of them, nested) and play the same wrong move there.
     errors="blind-spot": a systematic error a model can learn: the expert does not see captures of
     one group of pieces (pawns and knights; bishops and rooks; queens, by expert number; with "shared",
     pawns and knights for every expert) and otherwise plays like the reference."""
@@ -170,10 +171,13 @@ class Expert:
         self.name = f"expert {index + 1}"
         self.blind = BLIND_SPOTS[0 if diversity == "shared" else index % len(BLIND_SPOTS)]
 
+    @property
+    def _who(self) -> int:
+        return 0 if self.diversity == "shared" else self.index + 1
+
     def errs(self, board) -> bool:
         """Whether this is one of the positions where the expert's hashed errors fall."""
-        who = 0 if self.diversity == "shared" else self.index + 1
-        return _unit_hash(position_key(board), self.seed, who) < self.error_rate
+        return _unit_hash(position_key(board), self.seed, self._who) < self.error_rate
 
     def move(self, board, moves=None):
         moves = candidate_moves(board) if moves is None else moves
@@ -181,7 +185,7 @@ class Expert:
             return reference_move(board, moves, blind=self.blind)
         if not self.errs(board):
             return reference_move(board, moves)
-        return moves[int(_unit_hash(position_key(board), self.seed, 1000 + self.index) * len(moves))]
+        return moves[int(_unit_hash(position_key(board), self.seed, 1000 + self._who) * len(moves))]
 
     def choose(self, boards, rngs):
         return [self.move(board) for board in boards]

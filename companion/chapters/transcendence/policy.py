@@ -39,7 +39,7 @@ from .players import (
 from .toy import DIVERSITY
 
 NAME = "transcendence"
-VERSION = 2  # 2: attention scales q, not the scores (float reassociation at head width 8)
+VERSION = 3  # 3: experts of different strengths, shared experts share their wrong moves, the head optional
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -48,18 +48,20 @@ VERSION = 2  # 2: attention scales q, not the scores (float reassociation at hea
 class ChessConfig:
     """The chess experiment: experts, their games, the model trained on them, and its evaluation.
 
-    Experts: `experts` copies of the reference player with errors (see `Expert`). Data: `train_games`
-    games between randomly paired experts, each opened with `opening_plies` random moves and played to
-    `max_plies`. Model: "board" (a transformer over the 64 squares, read out as from-to pairs) or
-    "sequence" (a causal transformer over the game's moves so far), `width` x `layers` x `heads`,
-    trained `steps` steps of `batch` with AdamW at `lr`. Evaluation: `eval_positions` positions from
-    other expert games, at every temperature in `temperatures` (`tau_star`, fixed in advance, is the
-    cold one the claims are about); and `ladder_games` games against each rung of the reference player
-    with the random-move rates in `ladder`, alternating colours. With `stockfish`, Stockfish also judges
-    every move (a second reward beside the material one) and plays as a rung of its own."""
+    Experts: one copy of the reference player for each of `error_rates`, erring on that share of
+    positions (see `Expert`), so the best expert is clearly better than the average. Data:
+    `train_games` games between randomly paired experts, each opened with `opening_plies` random moves
+    and played to `max_plies`. Model: "board" (a transformer over the 64 squares, read out as from-to
+    pairs) or "sequence" (a causal transformer over the game's moves so far), `width` x `layers` x
+    `heads`, trained `steps` steps of `batch` with AdamW at `lr`; `relative_head` False leaves out the
+    board model's `RelativeHead` (an ablation: the paper's model has no such head). Evaluation:
+    `eval_positions` positions from other expert games, at every temperature in `temperatures`
+    (`tau_star`, fixed in advance, is the cold one the claims are about); and `ladder_games` games
+    against each rung of the reference player with the random-move rates in `ladder`, alternating
+    colours. With `stockfish`, Stockfish also judges every move (a second reward beside the material
+    one) and plays as a rung of its own."""
 
-    experts: int = 3
-    error_rate: float = 0.6
+    error_rates: tuple = (0.4, 0.6, 0.8)
     errors: str = "hashed"
     diversity: str = "diverse"
     train_games: int = 800
@@ -69,6 +71,7 @@ class ChessConfig:
     width: int = 32
     layers: int = 1
     heads: int = 4
+    relative_head: bool = True
     steps: int = 1500
     batch: int = 128
     lr: float = 3e-3
@@ -81,8 +84,11 @@ class ChessConfig:
     seed: int = 0
 
     def __post_init__(self):
-        check_int("experts", self.experts, 1, 16)
-        check_float("error_rate", self.error_rate, 0, 1)
+        if not isinstance(self.error_rates, tuple) or not 1 <= len(self.error_rates) <= 16:
+            raise ValueError(f"error_rates must be a tuple of 1 to 16 error rates in [0, 1], one per expert, "
+                             f"got {self.error_rates!r}")
+        for rate in self.error_rates:
+            check_float("error_rates", rate, 0, 1)
         check_choice("errors", self.errors, ERRORS)
         check_choice("diversity", self.diversity, DIVERSITY)
         check_int("train_games", self.train_games, 2, 10**6)
@@ -111,6 +117,11 @@ class ChessConfig:
         check_int("ladder_games", self.ladder_games, 2, 10**5)
         check_int("seed", self.seed, 0, 2**31)
         check_bool("stockfish", self.stockfish)
+        check_bool("relative_head", self.relative_head)
+
+    @property
+    def experts(self) -> int:
+        return len(self.error_rates)
 
 
 SCALES = {
@@ -132,15 +143,14 @@ def config_for(scale: str | None = None, seed: int = 0, **changes) -> ChessConfi
 
 
 def make_experts(config: ChessConfig) -> list[Expert]:
-    return [Expert(i, config.error_rate, config.errors, config.diversity, config.seed) for i in range(config.experts)]
+    return [Expert(i, rate, config.errors, config.diversity, config.seed) for i, rate in enumerate(config.error_rates)]
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
     """What a trained model depends on (the evaluation settings are left out of its cache key)."""
 
-    experts: int
-    error_rate: float
+    error_rates: tuple
     errors: str
     diversity: str
     train_games: int
@@ -150,6 +160,7 @@ class PolicyConfig:
     width: int
     layers: int
     heads: int
+    relative_head: bool
     steps: int
     batch: int
     lr: float
@@ -243,7 +254,7 @@ class BoardPolicy(nn.Module):
     Shapes: boards (B, 64), legal (B, L) move indices padded with -1 -> logits (B, 4096), index
     from * 64 + to in the mover's view, -inf on illegal moves."""
 
-    def __init__(self, width: int, layers: int, heads: int):
+    def __init__(self, width: int, layers: int, heads: int, relative_head: bool = True):
         super().__init__()
         self.embed = nn.Embedding(13, width)
         self.square = nn.Parameter(torch.randn(64, width) * 0.02)
@@ -252,7 +263,7 @@ class BoardPolicy(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.origin = nn.Linear(width, width)
         self.target = nn.Linear(width, width)
-        self.head = RelativeHead()
+        self.head = RelativeHead() if relative_head else None
 
     def scores(self, boards: torch.Tensor) -> torch.Tensor:
         x = self.embed(boards) + self.square  # (B, 64, D)
@@ -262,12 +273,14 @@ class BoardPolicy(nn.Module):
         return (self.origin(x) @ self.target(x).transpose(1, 2) / math.sqrt(x.shape[-1])).flatten(1)  # (B, 4096)
 
     def forward(self, boards: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
+        if self.head is None:  # the ablation: each move's own score, the illegal ones masked
+            return masked_logits(self.scores(boards), legal)
         return self.head(self.scores(boards), legal)
 
 
 def build_policy(config: PolicyConfig) -> nn.Module:
     if config.model == "board":
-        return BoardPolicy(config.width, config.layers, config.heads)
+        return BoardPolicy(config.width, config.layers, config.heads, config.relative_head)
     return Transformer(START_TOKEN + 1, config.width, config.layers, config.heads, max_len=config.max_plies + 1,
                        positional="learned", causal=True, attention_only=False, layer_norm=True, init_std=0.02)
 
@@ -361,12 +374,20 @@ def _train_policy(config: PolicyConfig, device: torch.device) -> Result:
     metrics = {"config": dataclasses.asdict(config), "history": history, "examples": int(len(examples["targets"])),
                "games": len(games), "mean_game_plies": float(np.mean([len(g.moves) for g in games])),
                "expert_reference_agreement": float((examples["targets"] == examples["reference"]).mean()),
-               "mixture_reference_probability": float(np.mean(config.error_rate / (examples["legal"] >= 0).sum(1))
-                                                      + 1 - config.error_rate),
+               "mixture_reference_probability": float(np.mean(mixture_reference_probability(
+                   config.error_rates, (examples["legal"] >= 0).sum(1)))),
                "parameters": sum(p.numel() for p in model.parameters()),
                "sample_pgn": [g.pgn(f"expert games, seed {config.seed}") for g in games[:3]],
                "wall_seconds": time.perf_counter() - started}
     return Result(metrics=metrics, arrays={f"model.{k}": v for k, v in model.state_dict().items()})
+
+
+def mixture_reference_probability(error_rates, candidates) -> np.ndarray:
+    """The probability the experts' pooled moves give the reference's move in a position with
+    `candidates` moves, when each expert's hashed errors are spread over all candidates (to a learner they
+    are: no board feature predicts them): the average over experts of 1 - r + r / candidates."""
+    rate = float(np.mean(error_rates))
+    return 1 - rate + rate / np.asarray(candidates, dtype=float)
 
 
 def validation_logits(model, config: PolicyConfig, valid: dict, valid_tokens: torch.Tensor) -> torch.Tensor:
