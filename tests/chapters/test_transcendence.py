@@ -121,6 +121,23 @@ def test_experts_are_deterministic_and_err_where_their_hash_says():
     assert [experts[0].move(b).uci() for b in boards] != [experts[1].move(b).uci() for b in boards]  # diverse differ
 
 
+def test_the_experts_mixture_is_what_their_pooled_moves_teach():
+    board = chess.Board("4k3/8/8/3n4/4P3/8/8/4K3 w - - 0 1")  # exd5 wins a knight
+    moves = tr.candidate_moves(board)
+    reference = moves.index(tr.reference_move(board, moves))
+    hashed = tr.make_experts(tr.config_for("test"))
+    mixture = tr.expert_mixture(hashed, board, moves)
+    rates = np.array([e.error_rate for e in hashed])
+    assert mixture.sum() == pytest.approx(1)
+    assert mixture[reference] == pytest.approx(np.mean(1 - rates + rates / len(moves)))
+    assert np.allclose(np.delete(mixture, reference), rates.mean() / len(moves))
+    assert mixture[reference] == pytest.approx(tr.mixture_reference_probability(tuple(rates), len(moves)))
+    blind = tr.make_experts(tr.config_for("test", errors="blind-spot"))
+    mixture = tr.expert_mixture(blind, board, moves)
+    assert mixture[reference] == pytest.approx(2 / 3)  # the expert blind to knights plays something else
+    assert mixture.sum() == pytest.approx(1) and np.count_nonzero(mixture) == 2
+
+
 def test_games_end_properly_and_pgn_round_trips():
     config = tr.config_for("test")
     experts = tr.make_experts(config)
