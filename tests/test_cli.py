@@ -178,7 +178,8 @@ def test_reproduce_transcendence_writes_the_issue_keys(tmp_path):
     assert all(len(r) == 3 and r[1] <= r[0] <= r[2] for r in report["expert_ratings"])
     assert set(report["toy"]) == {"diverse_gain", "shared_gain"}
     assert {"expert_error_rates", "best_expert_reward", "gain_over_best_ci", "single_expert", "diversity", "no_head",
-            "tv_to_mixture", "gain_histogram", "mean_game_plies"} <= set(report)
+            "tv_to_mixture", "gain_histogram", "mean_game_plies", "no_resign", "random_experts"} <= set(report)
+    assert all({"score", "mean_game_plies", "endings"} <= set(player) for player in report["no_resign"].values())
     assert "gain_ci" in report["single_expert"]
     assert {"diverse_gain_ci", "shared_gain_ci"} <= set(report["diversity"])
     no_head = report["no_head"]

@@ -223,6 +223,15 @@ def test_experts_who_always_err_bound_what_the_models_own_preferences_give(repor
     assert ("do not reach" in values["random_level_verdict"]) == (control["star_vs_best_expert_ci"][1] < 0)
 
 
+def test_games_played_out_never_end_by_resignation_and_last_longer(reports):
+    report = reports[0]
+    out = report["no_resign"]
+    assert len(out) == 3 and all("resigned" not in player["endings"] for player in out.values()), out
+    assert all(player["games"] == tr.config_for("test").ladder_games for player in out.values())
+    assert min(player["mean_game_plies"] for player in out.values()) > report["mean_game_plies"]
+    assert "resigns" in tr.page_values(report)["played_out_verdict"]
+
+
 def test_the_page_sentences_follow_the_intervals(reports):
     report = reports[0]
     values = tr.page_values(report)

@@ -18,11 +18,12 @@ from companion.core.config import resolve_scale
 from companion.core.sweeps import sweep
 
 from .ladder import _ladder_part, fit_ratings, glicko_ratings, ladder_rungs, paired_interval, reward_table
-from .players import STOCKFISH_RUNG, ReferencePlayer, candidate_moves, move_rewards, reference_move
+from .players import STOCKFISH_RUNG, ReferencePlayer, candidate_moves, move_rewards, play_games, reference_move
 from .policy import (
     NAME,
     VERSION,
     ChessConfig,
+    ModelPlayer,
     config_for,
     load_policy,
     make_experts,
@@ -145,6 +146,39 @@ def stockfish_sentence(report: dict) -> str:
             f"{report['ladder_ratings'][STOCKFISH_RUNG][0]:.0f}).")
 
 
+# ----------------------------------------------------------------------------- games played out
+
+def _played_out(config: ChessConfig, device: torch.device) -> Result:
+    """The model at tau = 1 and at tau*, and the best expert, each playing `ladder_games` games against
+    the reference player (half with White) with no resignation: every game runs to mate, a draw or the
+    move limit, where it is adjudicated on material."""
+    started = time.perf_counter()
+    model, _ = load_policy(config)
+    best = min(make_experts(config), key=lambda expert: expert.error_rate)
+    players = [ModelPlayer(model, config.model, 1.0), ModelPlayer(model, config.model, config.tau_star), best]
+    reference = ReferencePlayer(0.0)
+    pairings = [(player, reference) if g % 2 == 0 else (reference, player)
+                for player in players for g in range(config.ladder_games)]
+    seed = int(np.random.SeedSequence([config.seed, 4]).generate_state(1)[0])
+    games = play_games(pairings, seed, config.opening_plies, config.max_plies, resign=False)
+    found = {}
+    for k, player in enumerate(players):
+        mine = games[k * config.ladder_games:(k + 1) * config.ladder_games]
+        scores = [g.score if g.white == player.name else 1 - g.score for g in mine]
+        endings = {}
+        for g in mine:
+            endings[g.termination] = endings.get(g.termination, 0) + 1
+        found[player.name] = {"score": float(np.mean(scores)), "scores": scores, "games": len(mine), "endings": endings,
+                              "mean_game_plies": float(np.mean([len(g.moves) for g in mine]))}
+    return Result(metrics={"players": found, "wall_seconds": time.perf_counter() - started})
+
+
+def played_out(config: ChessConfig, use_cache: bool = True) -> dict:
+    """`_played_out`'s results by player name (cached on their own, beside the ladder)."""
+    train_policy(config, use_cache)
+    return cached_training(f"{NAME}-played-out", VERSION, config, _played_out, use_cache=use_cache).metrics["players"]
+
+
 # ----------------------------------------------------------------------------- the ablations
 
 @dataclass(frozen=True)
@@ -239,6 +273,7 @@ def reproduce(scale: str | None = None, seed: int = 0) -> dict:
     scale = resolve_scale(scale)
     result = run(config_for(scale, seed))
     report = {"topic": NAME, "scale": scale, "seed": seed, **summary(result)}
+    report["no_resign"] = played_out(config_for(scale, seed))
     found = ablation_results(scale, seed)
     report["single_expert"] = found["single_expert"]
     report["no_head"] = found.get("no_head")
@@ -405,6 +440,22 @@ def page_values(report: dict) -> dict[str, str]:
         "Most ladder games end by resignation, so the ratings mostly measure who gives away material first, "
         "which is also what the material judge rewards." if report["resigned_share"] >= 0.5 else
         "Most ladder games are played out or adjudicated at the move limit rather than resigned.")
+    out = list(report["no_resign"].values())  # the model at tau = 1, at tau*, the best expert
+    values["played_out_plies"] = f"{np.mean([player['mean_game_plies'] for player in out]):.0f}"
+    values["played_out_one"], values["played_out_star"], values["played_out_best"] = (
+        f"{player['score']:.2f}" for player in out)
+    star_scores, best_scores = np.array(out[1]["scores"]), np.array(out[2]["scores"])
+    half = 1.96 * np.sqrt(star_scores.var(ddof=1) / len(star_scores) + best_scores.var(ddof=1) / len(best_scores))
+    difference = star_scores.mean() - best_scores.mean()
+    interval = [difference - half, difference + half]
+    values["played_out_difference_ci"] = _ci(interval)
+    values["played_out_verdict"] = {
+        "above": "When nobody resigns, the cooled model still scores more than the best expert (95% interval of the "
+                 "difference " + values["played_out_difference_ci"] + ").",
+        "across": "When nobody resigns, the cooled model's score and the best expert's are not separated (95% "
+                  "interval of the difference " + values["played_out_difference_ci"] + ").",
+        "below": "When nobody resigns, the cooled model scores less than the best expert (95% interval of the "
+                 "difference " + values["played_out_difference_ci"] + ")."}[_side(interval)]
     values["gain_spread_verdict"] = (
         "Most positions gain, so the advantage is spread out, not concentrated in a minority of positions as "
         "the paper finds for human experts. That follows from how our experts err: their noise is planted on a "
