@@ -377,8 +377,9 @@ def page_values(report: dict) -> dict[str, str]:
         "The model is not the mixture, though: it gives the reference's move "
         + ("less" if lower else "more") + " probability than the experts' pooled moves do, and its distribution "
         "is a total-variation distance of " + values["tv"] + " from theirs, on average over positions. "
-        + ("Where it puts the rest matters: on plausible moves rather than random ones, which makes up for the "
-           "missing peak in reward." if lower and one == "across" else
+        + ("Since its reward at tau = 1 still matches the experts' average, the probability it takes from that "
+           "move must go to better moves than the experts' random errors pick: two differences from the mixture "
+           "that cancel in reward." if lower and one == "across" else
            "The reward at tau = 1 says how these differences add up."))
     single_side, versus = _side(single["gain_ci"]), _side(single["star_vs_committee_ci"])
     values["denoising_verdict"] = (

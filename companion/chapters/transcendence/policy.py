@@ -39,7 +39,7 @@ from .players import (
 from .toy import DIVERSITY
 
 NAME = "transcendence"
-VERSION = 3  # 3: experts of different strengths, shared experts share their wrong moves, the head optional
+VERSION = 4  # 4: experts of different strengths, shared experts share wrong moves, optional head, legal moves scored
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -79,7 +79,7 @@ class ChessConfig:
     temperatures: tuple = (1.0, 0.5, 0.3, 0.2, 0.1, 0.03, 0.001)
     tau_star: float = 0.001
     ladder: tuple = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    ladder_games: int = 64
+    ladder_games: int = 32
     stockfish: bool = False
     seed: int = 0
 
@@ -226,7 +226,7 @@ def sequence_tokens(games: list[Game], length: int) -> np.ndarray:
 
 class RelativeHead(nn.Module):
     """Adds to each legal move's score a learned function of how far it falls below the position's best
-    score, and masks the illegal moves: logit(a) = s(a) + g(s(a) - max_b s(b)).
+    score: logit(a) = s(a) + g(s(a) - max_b s(b)).
 
     The experts' pooled moves put about 45% on one move (the reference player's) and spread the rest
     thinly over all the others. A score computed move by move cannot say "this is the best move here"
@@ -236,14 +236,10 @@ class RelativeHead(nn.Module):
         super().__init__()
         self.g = nn.Sequential(nn.Linear(1, hidden), nn.GELU(), nn.Linear(hidden, 1))
 
-    def forward(self, scores: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
-        present = legal >= 0
-        index = legal.clamp(min=0)
-        chosen = scores.gather(1, index).masked_fill(~present, float("-inf"))  # (B, L): the legal moves only
+    def forward(self, chosen: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """(B, L) scores of the legal moves, -inf where `present` is False (padding) -> (B, L) logits."""
         below = (chosen - chosen.amax(1, keepdim=True)).masked_fill(~present, 0.0)
-        adjusted = (chosen + self.g(below[..., None])[..., 0]).masked_fill(~present, float("-inf"))
-        logits = scores.new_full((len(scores), scores.shape[1] + 1), float("-inf"))  # a last column for the padding
-        return logits.scatter(1, torch.where(present, index, scores.shape[1]), adjusted)[:, :-1]
+        return (chosen + self.g(below[..., None])[..., 0]).masked_fill(~present, float("-inf"))
 
 
 class BoardPolicy(nn.Module):
@@ -252,7 +248,8 @@ class BoardPolicy(nn.Module):
     then compares each legal move with the best (`RelativeHead`).
 
     Shapes: boards (B, 64), legal (B, L) move indices padded with -1 -> logits (B, 4096), index
-    from * 64 + to in the mover's view, -inf on illegal moves."""
+    from * 64 + to in the mover's view, -inf on illegal moves. Only the legal moves are scored (a
+    position has about 35 of the 4,096 pairs); `scores` gives all of them, for the evaluation."""
 
     def __init__(self, width: int, layers: int, heads: int, relative_head: bool = True):
         super().__init__()
@@ -265,17 +262,35 @@ class BoardPolicy(nn.Module):
         self.target = nn.Linear(width, width)
         self.head = RelativeHead() if relative_head else None
 
-    def scores(self, boards: torch.Tensor) -> torch.Tensor:
+    def squares(self, boards: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 64) boards -> each square's origin and target vectors, (B, 64, D) each."""
         x = self.embed(boards) + self.square  # (B, 64, D)
         for block in self.blocks:
             x, _ = block(x)
         x = self.norm(x)
-        return (self.origin(x) @ self.target(x).transpose(1, 2) / math.sqrt(x.shape[-1])).flatten(1)  # (B, 4096)
+        return self.origin(x), self.target(x)
+
+    def scores(self, boards: torch.Tensor) -> torch.Tensor:
+        """(B, 4096) the bilinear score of every from-to pair, legal or not."""
+        origin, target = self.squares(boards)
+        return (origin @ target.transpose(1, 2) / math.sqrt(origin.shape[-1])).flatten(1)
+
+    def legal_logits(self, boards: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
+        """(B, L) logits of the legal moves in `legal`'s order, -inf on its padding."""
+        origin, target = self.squares(boards)
+        present = legal >= 0
+        index = legal.clamp(min=0)
+        width = origin.shape[-1]
+        start = origin.gather(1, (index // 64)[..., None].expand(-1, -1, width))  # (B, L, D)
+        end = target.gather(1, (index % 64)[..., None].expand(-1, -1, width))
+        chosen = ((start * end).sum(-1) / math.sqrt(width)).masked_fill(~present, float("-inf"))
+        return chosen if self.head is None else self.head(chosen, present)
 
     def forward(self, boards: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
-        if self.head is None:  # the ablation: each move's own score, the illegal ones masked
-            return masked_logits(self.scores(boards), legal)
-        return self.head(self.scores(boards), legal)
+        logits = self.legal_logits(boards, legal)
+        present = legal >= 0
+        full = logits.new_full((len(logits), 4097), float("-inf"))  # a last column for the padding
+        return full.scatter(1, torch.where(present, legal, 4096), logits)[:, :-1]
 
 
 def build_policy(config: PolicyConfig) -> nn.Module:
@@ -312,7 +327,9 @@ def _board_batches(examples: dict, batch: int, generator: torch.Generator):
 
 
 def _board_loss(model, boards, targets, legal):
-    return F.cross_entropy(model(boards, legal), targets)
+    """Cross-entropy over the legal moves alone: the target's column in `legal`, not in all 4,096 pairs."""
+    column = (legal == targets[:, None]).int().argmax(1)
+    return F.cross_entropy(model.legal_logits(boards, legal), column)
 
 
 def _sequence_batches(tokens: np.ndarray, opening_plies: int, batch: int, generator: torch.Generator):
