@@ -1,5 +1,6 @@
-"""The transcendence experiment: every temperature evaluated, the summary, the ablations
-(one expert, no relative head, diverse and shared blind spots) and `reproduce`.
+"""The transcendence experiment: every temperature evaluated, the summary, games played out without
+resignation, the controls (the best expert alone, no relative head, experts who always err, diverse and
+shared blind spots), the page's sentences and `reproduce`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from torch import nn
 
 from companion.core.cache import Result, cached_training
 from companion.core.config import resolve_scale
+from companion.core.stats import verdict
 from companion.core.sweeps import sweep
 
 from .ladder import _ladder_part, fit_ratings, glicko_ratings, ladder_rungs, paired_interval, reward_table
@@ -124,8 +126,6 @@ def summary(result: Result) -> dict:
         report["stockfish"] = reward_summary(arrays["stockfish_expert"], arrays["stockfish_model"], taus,
                                              config.tau_star)
     return report
-
-
 
 
 def stockfish_sentence(report: dict) -> str:
@@ -248,19 +248,22 @@ def ablation_summary(config: Ablation, result: Result) -> dict:
 
 
 def ablation_results(scale: str | None = None, seed: int = 0) -> dict[str, dict]:
-    """Every ablation of the scale's main run, trained two at a time, summarised by name; with the
-    single expert's tau* reward against the main model's on the same positions (`star_vs_committee_ci`)."""
+    """Every ablation of the scale's main run, trained two at a time, summarised by name. The two scored
+    on the main run's positions (the single expert and the random experts) also get their tau* reward
+    against the main model's (`star_vs_committee_ci`) and the best expert's (`star_vs_best_expert_ci`),
+    paired position by position."""
     main = config_for(scale, seed)
     found = ablations(main)
     sweep(_train_and_score, [dict(config=config) for config in found.values()], n_jobs=2)
-    report = {name: ablation_summary(config, ablation_run(config)) for name, config in found.items()}
+    results = {name: ablation_run(config) for name, config in found.items()}  # from the cache the sweep filled
+    report = {name: ablation_summary(found[name], result) for name, result in results.items()}
     taus = list(main.temperatures)
     main_arrays = run(main).arrays
     committee = main_arrays["model"].numpy()[taus.index(main.tau_star)]
     experts = main_arrays["expert"].numpy()
     best = experts[experts.mean(1).argmax()]
-    for name in ("single_expert", "random_experts"):  # both scored on the main run's positions: paired
-        star = ablation_run(found[name]).arrays["model"].numpy()[taus.index(main.tau_star)]
+    for name in ("single_expert", "random_experts"):
+        star = results[name].arrays["model"].numpy()[taus.index(main.tau_star)]
         report[name]["star_vs_committee_ci"] = paired_interval(star - committee)
         report[name]["star_vs_best_expert_ci"] = paired_interval(star - best)
     return report
@@ -327,7 +330,7 @@ def _ci(interval) -> str:
 
 def _side(interval) -> str:
     """Where a 95% interval lies: "above" zero, "below" it, or "across" it."""
-    return "above" if interval[0] > 0 else ("below" if interval[1] < 0 else "across")
+    return verdict({"ci": interval}, neither="across")
 
 
 def page_values(report: dict) -> dict[str, str]:
