@@ -1,4 +1,4 @@
-"""The watermark chapter: the detectors and the walk checked by hand, and the claims at test scale."""
+"""The watermark chapter: the detectors, the walk and the quality measures checked by hand, and the claims."""
 
 import dataclasses
 import math
@@ -91,10 +91,29 @@ def test_tokens_and_text():
     assert ids[1] == 0 and vocabulary.decode(ids)[0] == "the"
 
 
-def test_the_three_parts_of_the_text_are_disjoint_and_cover_it():
+def test_the_four_parts_of_the_text_are_disjoint_and_cover_it():
     parts = ws.split_ids(300)
+    assert set(parts) == {"generator", "attack", "judge", "prompts"}
     assert sum(len(p) for p in parts.values()) == len(ws.corpus_tokens())
-    assert len(parts["generator"]) > 50000 and len(parts["attack"]) > 50000
+    assert all(len(parts[name]) > 50000 for name in ws.PARTS)
+    # dealt in whole blocks: no 2,000-token block of the stream is shared by two parts
+    stream = ws.vocabulary(300).encode(ws.corpus_tokens())
+    blocks = {bytes(block.tobytes()): i for i, block in enumerate(np.array_split(stream, len(stream) // 2000))}
+    owners = {name: {blocks[bytes(block.tobytes())] for block in np.array_split(parts[name], len(parts[name]) // 2000)
+                     if bytes(block.tobytes()) in blocks} for name in parts}
+    for a in parts:
+        for b in parts:
+            assert a == b or not owners[a] & owners[b], (a, b)
+
+
+def test_unigram_detection_scores_each_distinct_token_once():
+    """Zhao et al.'s score: a text that repeats one green word is one green token, not n of them."""
+    watermark = ws.Watermark(scheme="unigram", vocab_size=200)
+    green_word = int(np.flatnonzero(ws.green_lists(watermark)[0].numpy())[0])
+    text = torch.tensor([5] * 4 + [green_word] * 40)
+    found = ws.detect(watermark, text, 4, torch.Generator().manual_seed(0))
+    assert found["statistic"] == pytest.approx((1 - 0.25) / math.sqrt(0.25 * 0.75))
+    assert not found["detected"]
 
 
 @pytest.fixture(scope="module")
@@ -109,25 +128,63 @@ def test_a_walk_step_changes_only_one_span_after_the_prompt(tiny_models):
     texts = torch.randint(1, 300, (6, 20), generator=generator)
     for perturbation in ws.PERTURBATIONS:
         attack = ws.Attack(span=3, candidates=3, perturbation=perturbation)
-        proposal, score = ws.propose(attack_model, texts, 5, attack, ws.word_frequencies(300), generator)
+        proposal = ws.propose(attack_model, texts, 5, attack, ws.word_frequencies(300), generator)
         changed = proposal != texts
         assert not changed[:, :5].any()
         for row in changed:
             where = torch.nonzero(row)[:, 0]
             assert len(where) == 0 or where.max() - where.min() < 3
-        assert torch.allclose(score, ws.quality(attack_model, proposal, 5), atol=1e-5)
 
 
-def test_a_walk_that_accepts_nothing_leaves_the_text_alone(tiny_models):
-    _, attack_model = tiny_models
-    generator = torch.Generator().manual_seed(0)
-    texts = torch.randint(1, 300, (4, 20), generator=generator)
-    strict = ws.Attack(steps=5, tolerance=0.0, oracle_noise=0.0, perturbation="blind", record_every=1)
+def test_the_filler_reads_the_same_logits_from_its_window_as_from_the_whole_text(tiny_models):
+    """The windows `propose` runs the filler on change nothing a causal model sees at the span."""
+    model, _ = tiny_models
+    texts = torch.randint(1, 300, (4, 30), generator=torch.Generator().manual_seed(1))
+    starts = torch.tensor([0, 3, 5, 10])
+    windows = ws.row_windows(texts, starts, 12)
+    assert torch.equal(windows[2], texts[2, 5:17])
     with torch.no_grad():
-        walk = ws.random_walk(attack_model, texts, 5, strict, ws.word_frequencies(300), generator)
-    unchanged = walk["acceptance_rate"] == 0
-    assert torch.equal(walk["snapshots"][-1][unchanged], texts[unchanged])
-    assert walk["steps"] == [0, 1, 2, 3, 4, 5]
+        whole = ws.hidden_states(model, texts)[0, :11]
+        window = ws.hidden_states(model, texts[:, :20])[0, :11]
+    assert torch.allclose(whole, window, atol=1e-5)
+
+
+def test_the_walk_moves_only_where_the_oracle_accepts(tiny_models):
+    """Every step either keeps the text or moves to one the oracle scores no worse than the original
+    (less the tolerance); on this fixture the oracle rejects some proposals and accepts others, so the
+    test would see a walk that ignores it."""
+    proposer, oracle = tiny_models
+    generator = torch.Generator().manual_seed(0)
+    texts = torch.randint(1, 300, (8, 20), generator=generator)
+    attack = ws.Attack(steps=6, span=2, tolerance=0.0, record_every=1)
+    walk = ws.random_walk(proposer, oracle, texts, 5, attack, ws.word_frequencies(300), generator)
+    snapshots = walk["snapshots"]
+    assert walk["steps"] == list(range(7)) and len(snapshots) == 7
+    with torch.no_grad():
+        original = ws.quality(oracle, texts, 5)
+        moved = stayed = 0
+        for before, after in zip(snapshots[:-1], snapshots[1:]):
+            changed = (before != after).any(1)
+            moved, stayed = moved + int(changed.sum()), stayed + int((~changed).sum())
+            assert (ws.quality(oracle, after[changed], 5) >= original[changed] - 1e-5).all()
+    assert moved > 0 and stayed > 0, (moved, stayed)
+    assert torch.allclose(walk["acceptance_rate"] * 6, torch.tensor(
+        [float(sum((a != b).any() for a, b in zip(snapshots[:-1, i], snapshots[1:, i]))) for i in range(8)]))
+
+
+def test_diversity_measures_by_hand():
+    texts = torch.tensor([[9, 9, 1, 2, 1, 2], [9, 9, 3, 3, 3, 3]])
+    assert ws.distinct_2(texts, 2).tolist() == pytest.approx([2 / 3, 1 / 3])
+    assert ws.unique_ratio(texts, 2).tolist() == pytest.approx([0.5, 0.25])
+
+
+def test_the_discriminator_tells_different_sets_apart_and_not_alike_ones():
+    rng = np.random.default_rng(0)
+    prompts = np.arange(40)
+    alike = ws.discriminator_auc(rng.normal(size=(40, 5)), prompts, rng.normal(size=(80, 5)), np.repeat(prompts, 2))
+    shifted = ws.discriminator_auc(rng.normal(size=(40, 5)) + 1.0, prompts, rng.normal(size=(80, 5)),
+                                   np.repeat(prompts, 2))
+    assert 0.35 < alike < 0.65 and shifted > 0.9, (alike, shifted)
 
 
 # ----------------------------------------------------------------------------- the claims at test scale
@@ -137,60 +194,91 @@ SEEDS = (0, 1)
 
 @pytest.fixture(scope="module")
 def found():
-    return {seed: ws.run(ws.config_for("test", seed)).metrics for seed in SEEDS}
+    return {seed: ws.run(ws.config_for("test", seed)) for seed in SEEDS}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_attacker_is_weaker_than_the_generator_and_no_model_shares_text(found, seed):
+    models = found[seed].metrics["models"]
+    assert all(a["loss"] > models["generator_loss"] for a in models["attackers"]), models
+    config = ws.config_for("test", seed)
+    assert {config.generator.part, config.judge.part, config.oracle.part} == set(ws.PARTS)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("scheme", ws.SCHEMES)
 def test_watermarks_are_detected_and_plain_text_is_not(found, seed, scheme):
-    m = found[seed]["schemes"][scheme]
+    m = found[seed].metrics["schemes"][scheme]
     assert m["detect_rate"] >= 0.75, m
     assert m["false_positive_rate"] <= 1 / 12, m
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("scheme", ws.SCHEMES)
-def test_the_walk_erases_the_watermark_and_keeps_the_quality(found, seed, scheme):
-    m = found[seed]["schemes"][scheme]
-    assert m["attack_success_rate"] >= 0.75, m
-    assert m["quality_after"] <= m["quality_before"] + 0.3, m
-    trace = np.median(np.array(m["score_trace"]), axis=1)
-    assert trace[0] >= m["score_threshold"] > trace[-1]  # -log10 p tops out at the threshold for exp
+def test_false_positives_are_paired_with_the_watermarked_prompts(found, seed):
+    result = found[seed]
+    config = ws.config_for("test", seed)
+    P = config.prompt_length
+    plain, prompts = result.arrays["plain"], result.arrays["prompts"]
+    assert torch.equal(plain[:, :P], prompts.repeat_interleave(config.plain_per_prompt, 0))
+    assert torch.equal(result.arrays["kgw_walk"][0][:, :P], prompts)
+    assert len(result.metrics["schemes"]["kgw"]["scores_unwatermarked"]) == len(plain)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_a_blind_perturbation_succeeds_less(found, seed):
-    schemes = found[seed]["schemes"]
-    strong = np.mean([schemes[s]["attack_success_rate"] for s in ws.SCHEMES])
-    weak = np.mean([schemes[s]["weak_oracle_success_rate"] for s in ws.SCHEMES])
-    assert weak < strong - 0.2, schemes
-    for s in ws.SCHEMES:  # and whatever it erases, it erases by making the text worse
-        assert schemes[s]["weak_acceptance_rate"] < schemes[s]["acceptance_rate"]
-        assert schemes[s]["weak_quality_kept_success_rate"] < schemes[s]["quality_kept_success_rate"] - 0.3
+def test_the_discriminator_cannot_tell_two_plain_samples_apart_but_sees_a_weak_regeneration(found, seed):
+    m = found[seed].metrics
+    weakest = m["attackers"][-1]
+    # 12 texts against 24: the AUC of two samples of one kind scatters by about 0.11 around 0.5 here
+    assert m["plain"]["discriminator_auc"] < 0.75, m["plain"]
+    for scheme in ws.SCHEMES:
+        assert m["schemes"][scheme]["attackers"][weakest]["regeneration"]["discriminator_auc"] > 0.85
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_oracle_binds_and_binds_harder_on_weaker_attackers(found, seed):
+    m = found[seed].metrics
+    for scheme in ws.SCHEMES:
+        rates = [m["schemes"][scheme]["attackers"][name]["acceptance_rate"] for name in m["attackers"]]
+        assert max(rates) < 0.95 and rates == sorted(rates, reverse=True), rates
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_strongest_walk_erases_the_green_list_watermarks(found, seed):
+    m = found[seed].metrics
+    strongest = m["attackers"][0]
+    for scheme in ("kgw", "unigram"):
+        walk = m["schemes"][scheme]["attackers"][strongest]["walk"]
+        assert walk["erased"] >= 0.75, walk
+        trace = np.median(np.array(walk["score_trace"]), axis=1)
+        assert trace[0] >= m["schemes"][scheme]["score_threshold"] > trace[-1]
 
 
 @pytest.mark.slow
 @pytest.mark.book_scale
 def test_book_scale_meets_the_chapter_claims():
-    """The issue's criteria on the run the chapter shows (from the cache the book build fills)."""
-    schemes = ws.run(ws.config_for("book", 0)).metrics["schemes"]
-    for scheme, m in schemes.items():
-        assert m["detect_rate"] >= 0.95 and m["false_positive_rate"] <= 0.05, (scheme, m)
-        assert m["attack_success_rate"] >= 0.9, (scheme, m)
-        assert m["quality_after"] <= m["quality_before"] + 0.1, (scheme, m)
-        assert m["weak_quality_kept_success_rate"] < m["quality_kept_success_rate"] - 0.5, (scheme, m)
-    strong = np.mean([m["attack_success_rate"] for m in schemes.values()])
-    weak = np.mean([m["weak_oracle_success_rate"] for m in schemes.values()])
-    assert weak < strong - 0.2
+    """The page's claims on the run it shows (from the cache the book build fills)."""
+    result = ws.run(ws.config_for("book", 0))
+    m = result.metrics
+    assert all(a["loss"] > m["models"]["generator_loss"] for a in m["models"]["attackers"])
+    assert 0.35 < m["plain"]["discriminator_auc"] < 0.65
+    strongest = m["attackers"][0]
+    for scheme, s in m["schemes"].items():
+        assert s["detect_rate"] >= 0.8 and s["false_positive_rate"] <= 0.05, (scheme, s)
+        rates = [s["attackers"][name]["acceptance_rate"] for name in m["attackers"]]
+        assert max(rates) < 0.9 and rates == sorted(rates, reverse=True), (scheme, rates)  # the oracle binds
+    assert min(m["schemes"][s]["attackers"][strongest]["walk"]["erased"] for s in ("kgw", "unigram")) >= 0.9
+    assert np.mean([m["schemes"][s]["attackers"][strongest]["walk"]["erased"] for s in ws.SCHEMES]) >= 0.5
+    compared = ws.walk_against_regeneration(result)
+    for name in m["attackers"]:  # the paper's point: a weaker attacker's walk beats its own regeneration
+        assert compared[name]["difference"]["ci"][0] > 0, (name, compared[name])
 
 
-def test_scores_come_from_the_right_key():
+def test_scores_come_from_the_right_key(found):
     """Detection of one scheme's text with another scheme's detector finds nothing: the statistic is not
     high by construction."""
     config = ws.config_for("test", 0)
-    result = ws.run(config)
     generator = torch.Generator().manual_seed(0)
-    kgw_texts = result.arrays["kgw_walk"][0]
+    kgw_texts = found[0].arrays["kgw_walk"][0]
     for other in ("unigram", "exp"):
         rates = [ws.detect(config.watermark(other), text, config.prompt_length, generator)["detected"]
                  for text in kgw_texts]
@@ -204,7 +292,9 @@ def test_scores_come_from_the_right_key():
     (lambda: ws.Watermark(delta=-1.0), "delta"), (lambda: ws.Attack(perturbation="loud"), "perturbation"),
     (lambda: ws.Attack(span=0), "span"), (lambda: ws.Attack(temperature=0), "temperature"),
     (lambda: ws.ModelConfig(part="everything"), "part"), (lambda: ws.Config(new_tokens=100), "new_tokens"),
-    (lambda: ws.Config(texts=0), "texts"),
+    (lambda: ws.Config(texts=0), "texts"), (lambda: ws.Attack(lookahead=0), "lookahead"),
+    (lambda: ws.Config(attackers=()), "attackers"), (lambda: ws.Config(plain_per_prompt=1), "plain_per_prompt"),
+    (lambda: ws.Config(oracle=ws.ModelConfig(part="generator")), "oracle"),
 ])
 def test_bad_settings_name_the_parameter(build, named):
     with pytest.raises(ValueError, match=named):

@@ -42,12 +42,29 @@ def test_walk_step_check(capsys):
     assert "must be rejected" in capsys.readouterr().out
 
 
-def test_critical_tolerance_check(capsys):
-    def critical(tolerances, rates):
-        return next((t for t, r in zip(tolerances, rates) if r >= 0.5), None)
+def erased_quality_kept(detected, after, original, slack, strict=False, per_text=False):
+    kept = [not d and (a < o + slack if strict else a <= o + slack) for d, a, o in zip(detected, after, original)]
+    return sum(kept) if per_text else sum(kept) / len(kept)
 
-    sweep = {"tolerance": [0.0, 0.1, 0.2], "success_rate": {"kgw": [0.0, 0.4, 0.7], "exp": [0.0, 0.0, 0.1]}}
-    assert ws.check_critical_tolerance(critical, sweep)
-    assert not ws.check_critical_tolerance(lambda t, r: next((x for x, y in zip(t, r) if y > 0.5), None))
-    assert not ws.check_critical_tolerance(lambda t, r: max(x for x, y in zip(t, r) if y < 0.5))
-    assert "first tolerance" in capsys.readouterr().out
+
+def test_erased_quality_kept_check(capsys):
+    assert ws.check_erased_quality_kept(erased_quality_kept)
+    assert not ws.check_erased_quality_kept(lambda *args: erased_quality_kept(*args, strict=True))
+    assert "use <=" in capsys.readouterr().out
+    assert not ws.check_erased_quality_kept(lambda *args: erased_quality_kept(*args, per_text=True))
+    assert "not a count" in capsys.readouterr().out
+    assert not ws.check_erased_quality_kept(lambda d, a, o, s: sum(not x for x in d) / len(d))
+    assert "whose quality was kept" in capsys.readouterr().out
+    assert not ws.check_erased_quality_kept(lambda d, a, o, s: erased_quality_kept([False] * len(d), a, o, s))
+    assert "still flags" in capsys.readouterr().out
+    assert not ws.check_erased_quality_kept(lambda *args: unfinished())
+    assert "not implemented" in capsys.readouterr().out
+
+
+def test_erased_quality_kept_check_on_the_measured_attacks():
+    result = ws.run(ws.config_for("test", 0))
+    cases = ws.measured_cases(result)
+    assert len(cases) == 3 * (2 * len(result.metrics["attackers"]) + 1)
+    walk = result.metrics["schemes"]["kgw"]["attackers"][result.metrics["attackers"][0]]["walk"]
+    assert erased_quality_kept(*cases[0]) == walk["erased_quality_kept"]
+    assert ws.check_erased_quality_kept(erased_quality_kept, result)

@@ -136,10 +136,10 @@ CHALLENGES = (
     Challenge("2.6", SCIENCE, "Multi-Agent Safety Is Not Assured by Single-Agent Safety", "challenge-multi-agent"),
     Challenge("2.7", SCIENCE, "Safety-Performance Trade-offs Are Poorly Understood", "challenge-trade-offs", (
         Link("watermark-sand",
-             "A watermark has a price and a limit: a judge model gives the marked texts a loss of "
-             "{quality_before:.2f} nats a token against {quality_unmarked:.2f} for unmarked ones (lower is "
-             "better; the three schemes' mean), and the random walk still erased the marks from "
-             "{attack_mean:.0%} of texts."),
+             "A watermark has a price and a limit: a classifier reading a judge model tells the texts of the "
+             "most visible of three schemes from unmarked continuations of the same prompts with an AUC of "
+             "{marked_auc_max:.2f} (two unmarked samples: {plain_auc:.2f}), and a random walk by an attacker "
+             "weaker than the watermarking model still erased the marks from {attack_mean:.0%} of texts."),
     )),
     Challenge("3.1", METHODS, "Pretraining Produces Misaligned Models", "challenge-pretraining", (
         Link("transcendence",
@@ -199,17 +199,19 @@ CHALLENGES = (
     Challenge("4.2", SOCIETY, "Dual-Use Capabilities Enable Malicious Use and Misuse of LLMs", "challenge-dual-use", (
         Link("watermark-sand",
              "Watermarks are one proposed defence against misuse of generated text; each of the three was "
-             "detected in at least {detect_min:.0%} of the marked texts, and the walk erased {attack_kgw:.0%}, "
-             "{attack_unigram:.0%} and {attack_exp:.0%} of them (KGW, Unigram, EXP)."),
+             "detected in at least {detect_min:.0%} of the marked texts, and the walk of an attacker weaker than "
+             "the watermarking model erased {attack_kgw:.0%}, {attack_unigram:.0%} and {attack_exp:.0%} of them "
+             "(KGW, Unigram, EXP)."),
     )),
     Challenge("4.3", SOCIETY, "LLM-Systems Can Be Untrustworthy", "challenge-trustworthiness", (
         Link("knowable-unknowable",
              "A model's confidence does not say whether it knows: the small model's entropy separates the facts it "
              "lacks from chance only with an AUC of {entropy_auc:.2f}."),
         Link("watermark-sand",
-             "Provenance cannot be guaranteed: after the walk, a judge model the attacker never consulted gives "
-             "the texts a loss of {quality_after:.2f} nats a token, against {quality_before:.2f} for the "
-             "watermarked originals (lower is better), so the washed texts pass as no worse."),
+             "Provenance can be washed off by attackers who could not have written the text: averaged over three "
+             "attackers weaker than the watermarking model, the walk removed the mark and kept a judge model's "
+             "quality on {kept_walk:.0%} of texts, against {kept_regeneration:.0%} when they wrote the texts "
+             "afresh with their own models."),
     )),
     Challenge("4.4", SOCIETY, "Socioeconomic Impacts of LLM May Be Highly Disruptive", "challenge-socioeconomic"),
     Challenge("4.5", SOCIETY, "LLM Governance Is Lacking", "challenge-governance", (
@@ -219,8 +221,8 @@ CHALLENGES = (
              "{frontier_cells} pairs of initialisation and width that get there, so a rule keyed to one "
              "resource misses the trade."),
         Link("watermark-sand",
-             "A rule that requires watermarks relies on their robustness; a cheap random walk removed them from "
-             "{attack_mean:.0%} of texts."),
+             "A rule that requires watermarks relies on their robustness; a random walk by an attacker weaker "
+             "than the watermarking model removed them from {attack_mean:.0%} of texts."),
     )),
 )
 
@@ -299,13 +301,16 @@ WATERMARKS = ("kgw", "unigram", "exp")
 
 
 def _watermark_sand(report: dict) -> dict:
-    schemes = [report[s] for s in WATERMARKS]
-    return {"detect_min": min(s["detect_rate"] for s in schemes),
-            **{f"attack_{name}": report[name]["attack_success_rate"] for name in WATERMARKS},
-            "attack_mean": float(np.mean([s["attack_success_rate"] for s in schemes])),
-            "quality_before": float(np.mean([s["quality_before"] for s in schemes])),
-            "quality_after": float(np.mean([s["quality_after"] for s in schemes])),
-            "quality_unmarked": float(np.mean([s["quality_unwatermarked"] for s in schemes]))}
+    attackers = [a["name"] for a in report["models"]["attackers"]]  # strongest first
+    strongest = attackers[0]
+    compared = [report["walk_against_regeneration"][name] for name in attackers]
+    return {"detect_min": min(report[s]["detect_rate"] for s in WATERMARKS),
+            **{f"attack_{name}": report[name][strongest]["walk"]["erased"] for name in WATERMARKS},
+            "attack_mean": float(np.mean([report[s][strongest]["walk"]["erased"] for s in WATERMARKS])),
+            "marked_auc_max": max(report[s]["watermarked"]["discriminator_auc"] for s in WATERMARKS),
+            "plain_auc": report["plain"]["discriminator_auc"],
+            "kept_walk": float(np.mean([c["walk"]["mean"] for c in compared])),
+            "kept_regeneration": float(np.mean([c["regeneration"]["mean"] for c in compared]))}
 
 
 def _transcendence(report: dict) -> dict:
@@ -472,7 +477,7 @@ WORDING: dict[tuple[str, str], Callable[[dict], bool]] = {
     ("2.4", "increasing-complexity"): lambda f: (f["early_ratio"] >= 0.7
                                                  and f["network_accuracy"] > f["linear_accuracy"]),
     ("2.5", "transcendence"): lambda f: f["gain_low"] > 0,
-    ("2.7", "watermark-sand"): lambda f: f["quality_before"] > f["quality_unmarked"] and f["attack_mean"] >= 0.5,
+    ("2.7", "watermark-sand"): lambda f: f["marked_auc_max"] > f["plain_auc"] + 0.1 and f["attack_mean"] >= 0.5,
     ("3.1", "transcendence"): lambda f: f["toy_diverse"] > 0.1 and f["toy_shared"] < f["toy_diverse"] / 2,
     ("3.2", "increasing-complexity"): lambda f: f["mu_share"] >= 0.7,
     ("3.3", "hidden-progress"): lambda f: (f["share_before_fall"] > 1.1 * f["chance_share"]
@@ -487,9 +492,9 @@ WORDING: dict[tuple[str, str], Callable[[dict], bool]] = {
     ("3.4", "knowable-unknowable"): lambda f: (f["probe_auc"] > f["entropy_auc"] + 0.1
                                                and f["control_auc"] < f["probe_auc"] - 0.2),
     ("3.6", "increasing-complexity"): lambda f: f["noisy_train"] >= 0.9 and f["noisy_test"] >= 0.7,
-    ("4.2", "watermark-sand"): lambda f: f["detect_min"] >= 0.8 and f["attack_mean"] >= 0.5,
+    ("4.2", "watermark-sand"): lambda f: f["detect_min"] >= 0.75 and f["attack_mean"] >= 0.5,
     ("4.3", "knowable-unknowable"): lambda f: f["entropy_auc"] < f["probe_auc"] - 0.1,
-    ("4.3", "watermark-sand"): lambda f: f["quality_after"] <= f["quality_before"] + 0.05,
+    ("4.3", "watermark-sand"): lambda f: f["kept_walk"] > f["kept_regeneration"],
     ("4.5", "pareto-frontiers"): lambda f: f["frontier_max"] > f["frontier_min"] > 0,
     ("4.5", "watermark-sand"): lambda f: f["attack_mean"] >= 0.5,
 }
@@ -515,7 +520,7 @@ COUNTEREXAMPLES: dict[tuple[str, str], list[Callable[[dict], dict]]] = {
     ("2.4", "increasing-complexity"): [lambda f: {"early_ratio": 0.69},
                                        lambda f: {"network_accuracy": f["linear_accuracy"]}],
     ("2.5", "transcendence"): [lambda f: {"gain_low": 0.0}],
-    ("2.7", "watermark-sand"): [lambda f: {"quality_before": f["quality_unmarked"]}, lambda f: {"attack_mean": 0.49}],
+    ("2.7", "watermark-sand"): [lambda f: {"marked_auc_max": f["plain_auc"] + 0.1}, lambda f: {"attack_mean": 0.49}],
     ("3.1", "transcendence"): [lambda f: {"toy_diverse": 0.1}, lambda f: {"toy_shared": f["toy_diverse"] / 2}],
     ("3.2", "increasing-complexity"): [lambda f: {"mu_share": 0.69}],
     ("3.3", "hidden-progress"): [lambda f: {"share_before_fall": 1.1 * f["chance_share"]},
@@ -530,9 +535,9 @@ COUNTEREXAMPLES: dict[tuple[str, str], list[Callable[[dict], dict]]] = {
     ("3.4", "knowable-unknowable"): [lambda f: {"probe_auc": f["entropy_auc"] + 0.1},
                                      lambda f: {"control_auc": f["probe_auc"] - 0.2}],
     ("3.6", "increasing-complexity"): [lambda f: {"noisy_train": 0.89}, lambda f: {"noisy_test": 0.69}],
-    ("4.2", "watermark-sand"): [lambda f: {"detect_min": 0.79}, lambda f: {"attack_mean": 0.49}],
+    ("4.2", "watermark-sand"): [lambda f: {"detect_min": 0.74}, lambda f: {"attack_mean": 0.49}],
     ("4.3", "knowable-unknowable"): [lambda f: {"entropy_auc": f["probe_auc"] - 0.1}],
-    ("4.3", "watermark-sand"): [lambda f: {"quality_after": f["quality_before"] + 0.06}],
+    ("4.3", "watermark-sand"): [lambda f: {"kept_walk": f["kept_regeneration"]}],
     ("4.5", "pareto-frontiers"): [lambda f: {"frontier_max": f["frontier_min"]}, lambda f: {"frontier_min": 0}],
     ("4.5", "watermark-sand"): [lambda f: {"attack_mean": 0.49}],
 }

@@ -137,7 +137,8 @@ def _panel_watermark_sand(report, ax):
     x = np.arange(len(WATERMARKS))
     ax.bar(x - 0.2, [report[s]["detect_rate"] for s in WATERMARKS], 0.4, color=PALETTE["blue"],
            label="detected before")
-    ax.bar(x + 0.2, [1 - report[s]["attack_success_rate"] for s in WATERMARKS], 0.4, color=PALETTE["vermillion"],
+    strongest = report["models"]["attackers"][0]["name"]
+    ax.bar(x + 0.2, [1 - report[s][strongest]["walk"]["erased"] for s in WATERMARKS], 0.4, color=PALETTE["vermillion"],
            label="detected after the walk")
     ax.set_xticks(x)
     ax.set_xticklabels(["KGW", "Unigram", "EXP"])

@@ -10,7 +10,7 @@ import numpy as np
 
 from companion.core.checks import attempt, exercise_check, report, within
 
-from .experiment import Watermark, green_lists, green_z_score
+from .experiment import QUALITY_SLACK, Watermark, green_lists, green_z_score
 
 
 @exercise_check
@@ -82,28 +82,50 @@ def check_walk_step(fn) -> bool:
     return report(True, f"right on {len(cases)} steps, accepted and rejected, including the boundary.")
 
 
+def _erased_quality_kept(detected, nll_after, nll_original, slack) -> float:
+    kept = [not d and after <= original + slack for d, after, original in zip(detected, nll_after, nll_original)]
+    return sum(kept) / len(kept)
+
+
+def measured_cases(result) -> list[tuple]:
+    """(detected, nll_after, nll_original, slack) for every attack the chapter ran, from its result."""
+    cases = []
+    for m in result.metrics["schemes"].values():
+        original = m["watermarked"]["judge_nll"]
+        attacks = [a[kind] for a in m["attackers"].values() for kind in ("walk", "regeneration")] + [m["blind"]]
+        for attack in attacks:
+            detected = [score >= m["score_threshold"] for score in attack["scores"]]
+            cases.append((detected, attack["judge_nll"], original, QUALITY_SLACK))
+    return cases
+
+
 @exercise_check
-def check_critical_tolerance(fn, sweep: dict | None = None) -> bool:
-    """fn(tolerances, success_rates) -> the smallest tolerance at which at least half the texts escape
-    detection, or None if there is none."""
-    cases = [([0.0, 0.1, 0.2, 0.4], [0.0, 0.2, 0.6, 0.9], 0.2), ([0.0, 0.1, 0.2], [0.5, 0.8, 1.0], 0.0),
-             ([0.0, 0.1, 0.2], [0.0, 0.1, 0.3], None), ([0.0, 0.05, 0.1, 0.2], [0.1, 0.55, 0.45, 0.9], 0.05)]
-    if sweep is not None:
-        for rates in sweep["success_rate"].values():
-            want = next((t for t, r in zip(sweep["tolerance"], rates) if r >= 0.5), None)
-            cases.append((list(sweep["tolerance"]), list(rates), want))
-    for tolerances, rates, want in cases:
-        got, problem = attempt(fn, list(tolerances), list(rates))
+def check_erased_quality_kept(fn, result=None) -> bool:
+    """fn(detected, nll_after, nll_original, slack) -> the share of texts the detector no longer flags
+    and whose judge NLL after the attack is at most `slack` above the original's."""
+    cases = [([True, False, False, False], [4.0, 4.2, 4.5, 4.1], [4.1, 4.1, 4.1, 4.1], 0.1),
+             ([False, False], [5.0, 5.3], [5.0, 5.0], 0.0), ([True, True], [3.0, 3.0], [4.0, 4.0], 0.1),
+             ([False, False, False], [4.0, 4.3, 4.25], [4.2, 4.2, 4.2], 0.05)]
+    if result is not None:
+        cases += measured_cases(result)
+    for detected, after, original, slack in cases:
+        want = _erased_quality_kept(detected, after, original, slack)
+        got, problem = attempt(fn, list(detected), list(after), list(original), slack, convert=float)
         if problem:
             return report(False, problem)
-        if got is not None and (isinstance(got, bool) or not isinstance(got, (int, float, np.number))):
-            return report(False, f"return one tolerance (a number) or None, got {got!r}.")
-        if not (got is None and want is None or got is not None and want is not None and within(got, want, 1e-12)):
-            hint = ("the first tolerance, in increasing order, whose success rate is at least 0.5; None when no "
-                    "tolerance reaches it.")
-            return report(False, f"for tolerances {tolerances} and success rates {rates} expected {want}, got {got}. "
-                                  f"{hint}")
-    measured = " and the chapter's measured sweep" if sweep is not None else ""
-    return report(True, f"right on {len(cases)} sweeps (made-up ones{measured}).")
-
-
+        if not within(got, want, 1e-9):
+            n = len(detected)
+            if within(got, want * n, 1e-9) and n > 1:
+                hint = "return a share of the texts (between 0 and 1), not a count."
+            elif within(got, _erased_quality_kept([False] * n, after, original, slack), 1e-9):
+                hint = "a text the detector still flags is not erased, whatever its quality."
+            elif within(got, sum(not d for d in detected) / n, 1e-9):
+                hint = "count only the erased texts whose quality was kept: NLL after <= NLL before + slack."
+            elif within(got, sum(not d and a < o + slack for d, a, o in zip(detected, after, original)) / n, 1e-9):
+                hint = "a text exactly `slack` worse still keeps its quality: use <=."
+            else:
+                hint = "lower NLL is better: a text keeps its quality when nll_after <= nll_original + slack."
+            return report(False, f"for detected={detected}, after={after}, original={original} and slack={slack} "
+                                  f"expected {want:.4f}, got {got:.4f}. {hint}")
+    measured = " and every attack the chapter ran" if result is not None else ""
+    return report(True, f"right on {len(cases)} sets of texts (made-up ones{measured}).")

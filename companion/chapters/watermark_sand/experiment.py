@@ -8,17 +8,22 @@ walk mixes, and the watermark, which only a vanishing fraction of good texts car
 story, in the order of this module:
 
 1. the world: documentation text that ships with Python, split into word tokens;
-2. two language models trained here: the *generator* (which watermarks, and later judges quality)
-   and a smaller *attack model* trained on the other half of the text, which the attacker uses for
-   both oracles;
+2. the language models trained here, each on its own share of the text: the *generator*, which
+   watermarks; the *judge*, which only measures quality at the end; and on the attacker's share,
+   three *attackers* of different strengths, all weaker than the generator, which propose the
+   perturbations, and a *quality oracle*, a separate model that accepts or rejects them;
 3. three watermarks, each with generation and detection: a green list seeded by the previous token
    (Kirchenbauer et al.), one fixed green list (Zhao et al.) and exponential-minimum sampling with a
    keyed sequence of uniforms and a Levenshtein-aligned test (Kuditipudi et al.);
-4. the attack: mask a short span, resample it from the attack model conditioned on both sides,
-   keep the change only if the attack model's quality score does not fall beyond a tolerance; repeat;
-5. the measurements: detection power and false positives, the statistic along each walk, and the
-   quality before and after, judged by the generator's own unwatermarked model, which the attack
-   never saw; and a weak attacker (blind spans and a noisy quality oracle) for contrast.
+4. the attack: mask a short span, resample it from an attacker's model (sampled at temperature 1,
+   the filling chosen to fit the text on its right), keep the change only if the oracle scores the
+   text no worse than the watermarked original; repeat;
+5. the controls: each attacker simply *regenerating* the text from the prompt with its own model,
+   and a *blind* walk whose fillings ignore the context;
+6. the measurements: detection and paired false positives, and quality as a referee would accept it
+   offline: a two-sample discriminator on the judge's hidden states (attacked texts against
+   unwatermarked continuations of the same prompts), the judge's NLL difference to those
+   continuations, and the texts' diversity.
 """
 
 from __future__ import annotations
@@ -42,11 +47,12 @@ from companion.core.cache import Result, cached_training
 from companion.core.config import check_choice, check_float, check_int, check_seed, resolve_scale
 from companion.core.models import Transformer
 from companion.core.runtime import derived_generator
+from companion.core.stats import mean_interval, verdict
 from companion.core.sweeps import run_cached
 from companion.core.training import train
 
 NAME = "watermark-sand"
-VERSION = 2  # 2: attention scales q, not the scores (float reassociation at head width 32)
+VERSION = 3  # 3: text split three ways, three attackers and a separate oracle, regeneration, the discriminator
 SCHEMES = ("kgw", "unigram", "exp")
 UNKNOWN = "<unk>"
 
@@ -120,21 +126,23 @@ def vocabulary(size: int) -> Vocabulary:
     return Vocabulary((UNKNOWN, *[word for word, _ in counts.most_common(size - 1)]))
 
 
+DEAL = ("generator", "attack", "judge", "generator", "attack", "judge", "prompts")
+
+
 def split_ids(size: int) -> dict[str, np.ndarray]:
-    """The encoded stream in blocks of 2,000 tokens dealt to three parts: the generator's training
-    text, the attack model's training text (disjoint from it), and held-out prompts."""
+    """The encoded stream in blocks of 2,000 tokens dealt in turn to four parts that share no text: the
+    generator's, the attacker's (for its proposers and its oracle), the judge's, and held-out prompts."""
     ids = vocabulary(size).encode(corpus_tokens())
     blocks = np.array_split(ids, max(1, len(ids) // 2000))
-    parts = {"generator": [], "attack": [], "prompts": []}
+    parts = {name: [] for name in dict.fromkeys(DEAL)}
     for i, block in enumerate(blocks):
-        parts[("generator", "attack", "generator", "attack", "prompts")[i % 5]].append(block)
+        parts[DEAL[i % len(DEAL)]].append(block)
     return {name: np.concatenate(chunks) for name, chunks in parts.items()}
 
 
 # ----------------------------------------------------------------------------- the language models
 
-# Which text each model learns from: the generator and the attack model see disjoint halves; the judge,
-# which only scores quality at the end, sees both and is trained from another seed.
+# Which text each model learns from; no two parts share any text.
 PARTS = ("generator", "attack", "judge")
 
 
@@ -182,8 +190,7 @@ def _windows(ids: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tens
 def _train_language_model(config: ModelConfig, device: torch.device) -> Result:
     started = time.perf_counter()
     parts = split_ids(config.vocab_size)
-    ids = torch.from_numpy(parts[config.part] if config.part != "judge"
-                           else np.concatenate([parts["generator"], parts["attack"]]))
+    ids = torch.from_numpy(parts[config.part])
     held_out = torch.from_numpy(parts["prompts"])
     model = build_language_model(config).to(device)
     generator = derived_generator(config.seed, 11)
@@ -359,6 +366,13 @@ def levenshtein_statistic(costs: torch.Tensor, gap: float = GAP_PENALTY) -> torc
     return row[:, 1:].min(1).values
 
 
+@lru_cache(maxsize=16)
+def match_costs(watermark: Watermark) -> torch.Tensor:
+    """(V, 2L) log(1 - xi_j[y]) for the key repeated twice (a text may start anywhere in the key and wrap
+    around), in double precision, one row per token: computed once per key, not once per text."""
+    return torch.log1p(-torch.cat([key_sequence(watermark)] * 2).double()).T.contiguous()
+
+
 def exp_p_value(watermark: Watermark, tokens: np.ndarray, generator: torch.Generator,
                 permutations: int = PERMUTATIONS) -> tuple[float, float]:
     """(statistic, p-value) of the exponential scheme's test on the scored tokens: the Levenshtein
@@ -371,11 +385,10 @@ def exp_p_value(watermark: Watermark, tokens: np.ndarray, generator: torch.Gener
     one might, makes the p-value depend on the fixed key's luck with the commonest words: with some keys
     it flags several times more plain texts than it should.)"""
     tokens = torch.as_tensor(tokens)
-    doubled = torch.cat([key_sequence(watermark)] * 2)  # the text may start anywhere and wrap around
     orders = torch.stack([torch.arange(len(tokens))] +
                          [torch.randperm(len(tokens), generator=generator) for _ in range(permutations)])
-    costs = torch.log1p(-doubled[:, tokens[orders]]).permute(1, 2, 0)  # (1 + permutations, n, 2L)
-    statistics = levenshtein_statistic(costs.double())
+    costs = match_costs(watermark)[tokens[orders]]  # (1 + permutations, n, 2L)
+    statistics = levenshtein_statistic(costs)
     observed = float(statistics[0])
     p_value = (1 + int((statistics[1:] <= observed).sum())) / (1 + permutations)
     return observed, p_value
@@ -387,7 +400,13 @@ def detect(watermark: Watermark, text: torch.Tensor, prompt_length: int, generat
     if watermark.scheme == "exp":
         statistic, p_value = exp_p_value(watermark, tokens[prompt_length:], generator)
         return {"statistic": statistic, "p_value": p_value, "detected": p_value <= P_THRESHOLD}
-    z = green_z_score(watermark, tokens[prompt_length - 1:-1], tokens[prompt_length:])
+    if watermark.scheme == "unigram":
+        # Zhao et al. score each distinct token once: a repeated word would otherwise count again and
+        # again, and text that repeats a common green word would be flagged without a watermark
+        scored = np.unique(tokens[prompt_length:])
+        z = green_z_score(watermark, scored, scored)  # one fixed list: the token before does not matter
+    else:
+        z = green_z_score(watermark, tokens[prompt_length - 1:-1], tokens[prompt_length:])
     return {"statistic": z, "detected": z >= Z_THRESHOLD}
 
 
@@ -409,30 +428,31 @@ PERTURBATIONS = ("both-sides", "blind")
 @dataclass(frozen=True)
 class Attack:
     """The random walk. Each step masks `span` tokens at a random place after the prompt and fills them:
-    "both-sides" samples `candidates` fillings from the attack model given the left context and picks
-    one with probability proportional to the likelihood they give the text on the right (so the
-    filling fits both sides); "blind" draws the span from the attack text's word frequencies, ignoring
-    the context. The quality oracle (the attack model's mean log-likelihood per token, plus Gaussian
-    noise of size `oracle_noise`) accepts the change only if it has not fallen more than `tolerance`
-    below the original text's; otherwise the walk backtracks to where it was."""
+    "both-sides" samples `candidates` fillings from the attacker's model given the left context (at
+    `temperature`) and picks one with probability proportional to the likelihood it gives the next
+    `lookahead` tokens on the right (so the filling fits both sides); "blind" draws the span from the
+    attacker's text's word frequencies, ignoring the context. The quality oracle, a model separate from
+    the proposer, accepts the change only if its mean log-likelihood per token of the text has not
+    fallen more than `tolerance` below the watermarked original's; otherwise the walk stays where it
+    was (it backtracks)."""
 
     span: int = 3
     candidates: int = 4
     temperature: float = 1.0
-    tolerance: float = 0.1
-    steps: int = 120
+    lookahead: int = 8
+    tolerance: float = 0.0
+    steps: int = 60
     perturbation: str = "both-sides"
-    oracle_noise: float = 0.0
-    record_every: int = 10
+    record_every: int = 20
 
     def __post_init__(self):
         check_int("span", self.span, 1, 32)
         check_int("candidates", self.candidates, 1, 64)
         check_float("temperature", self.temperature, 0, 10, low_inclusive=False)
+        check_int("lookahead", self.lookahead, 1, 512)
         check_float("tolerance", self.tolerance, 0, 10)
         check_int("steps", self.steps, 1, 100000)
         check_choice("perturbation", self.perturbation, PERTURBATIONS)
-        check_float("oracle_noise", self.oracle_noise, 0, 10)
         check_int("record_every", self.record_every, 1, 100000)
 
 
@@ -441,122 +461,218 @@ def quality(model: Transformer, texts: torch.Tensor, prompt_length: int) -> torc
     return token_log_probs(model, texts)[:, prompt_length - 1:].mean(-1)
 
 
+FILL_CONTEXT = 24  # tokens before a span the filler reads: a 2-layer word model uses little more
+
+
+def row_windows(texts: torch.Tensor, starts: torch.Tensor, length: int) -> torch.Tensor:
+    """texts[i, starts[i] : starts[i] + length] for every row i: (B, length)."""
+    return texts[torch.arange(len(texts))[:, None], starts[:, None] + torch.arange(length)]
+
+
 def propose(model: Transformer, texts: torch.Tensor, prompt_length: int, attack: Attack,
-            word_frequencies: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """One perturbation of each text (B, S) and the attack model's quality of it (B,)."""
+            word_frequencies: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One perturbation of each text (B, S): the same text with one span refilled."""
     B, S = texts.shape
     starts = torch.randint(prompt_length, S - attack.span + 1, (B,), generator=generator)
-    K = attack.candidates if attack.perturbation == "both-sides" else 1
+    if attack.perturbation == "blind":
+        proposal = texts.clone()
+        for j in range(attack.span):
+            proposal[torch.arange(B), starts + j] = torch.multinomial(word_frequencies, B, replacement=True,
+                                                                      generator=generator)
+        return proposal
+    K = attack.candidates
     candidates = texts.repeat_interleave(K, 0)
     rows, starts_k = torch.arange(B * K), starts.repeat_interleave(K)
+    # A causal model reads each position from the tokens before it, so the filler runs on a window of
+    # FILL_CONTEXT tokens ending at the span (what follows inside the window is ignored), not the text.
+    width = min(FILL_CONTEXT, S)
     for j in range(attack.span):
         position = starts_k + j
-        if attack.perturbation == "both-sides":
-            logits = model.unembed(hidden_states(model, candidates)[rows, position - 1])
-            logits[:, 0] = -torch.inf
-            candidates[rows, position] = torch.multinomial((logits / attack.temperature).softmax(-1), 1,
-                                                           generator=generator)[:, 0]
-        else:
-            candidates[rows, position] = torch.multinomial(word_frequencies, B * K, replacement=True,
-                                                           generator=generator)
-    log_probs = token_log_probs(model, candidates)  # (B K, S - 1); entry t - 1 scores token t
-    after_span = torch.arange(1, S)[None] >= (starts_k + attack.span)[:, None]
-    right = (log_probs * after_span).sum(-1).view(B, K)
+        window_start = (position - width).clamp(min=0)
+        window = row_windows(candidates, window_start, width)
+        logits = model.unembed(hidden_states(model, window)[rows, position - 1 - window_start])
+        logits[:, 0] = -torch.inf
+        candidates[rows, position] = torch.multinomial((logits / attack.temperature).softmax(-1), 1,
+                                                       generator=generator)[:, 0]
+    # the log-likelihood of the `lookahead` tokens after the span, given the span and what precedes it
+    first = starts_k + attack.span
+    length = min(width + attack.span + attack.lookahead, S)
+    window_start = (starts_k - width).clamp(min=0).clamp(max=S - length)
+    window = row_windows(candidates, window_start, length)
+    scored = first[:, None] + torch.arange(attack.lookahead)[None]  # positions in the text
+    inside = scored < S
+    scored = scored.clamp(max=S - 1)
+    logits = model.unembed(hidden_states(model, window)[rows[:, None], scored - 1 - window_start[:, None]])
+    right = logits.log_softmax(-1).gather(-1, candidates[rows[:, None], scored][..., None])[..., 0]
+    right = (right * inside).sum(-1).view(B, K)
     pick = torch.multinomial(right.softmax(-1), 1, generator=generator)[:, 0]
-    chosen = candidates.view(B, K, S)[torch.arange(B), pick]
-    scores = log_probs[:, prompt_length - 1:].mean(-1).view(B, K)[torch.arange(B), pick]
-    return chosen, scores
+    return candidates.view(B, K, S)[torch.arange(B), pick]
 
 
-def random_walk(model: Transformer, texts: torch.Tensor, prompt_length: int, attack: Attack,
-                word_frequencies: torch.Tensor, generator: torch.Generator) -> dict:
-    """Walk every text (B, S) for `attack.steps` steps; the texts every `record_every` steps, the
-    acceptance rate, and the attack model's quality of the original texts."""
+def random_walk(proposer: Transformer | None, oracle: Transformer, texts: torch.Tensor, prompt_length: int,
+                attack: Attack, word_frequencies: torch.Tensor, generator: torch.Generator) -> dict:
+    """Walk every text (B, S) for `attack.steps` steps: the texts every `record_every` steps (and at
+    the last), the steps they were taken at, and each text's share of accepted proposals."""
     current = texts.clone()
+    recorded = [s for s in range(1, attack.steps + 1) if s % attack.record_every == 0 or s == attack.steps]
     with torch.no_grad():
-        original = quality(model, texts, prompt_length)
+        original = quality(oracle, texts, prompt_length)
         snapshots, accepted = [texts.clone()], torch.zeros(len(texts))
         for step in range(1, attack.steps + 1):
-            proposal, score = propose(model, current, prompt_length, attack, word_frequencies, generator)
-            if attack.oracle_noise:
-                score = score + attack.oracle_noise * torch.randn(len(score), generator=generator)
-            accept = score >= original - attack.tolerance
+            proposal = propose(proposer, current, prompt_length, attack, word_frequencies, generator)
+            accept = quality(oracle, proposal, prompt_length) >= original - attack.tolerance
             current = torch.where(accept[:, None], proposal, current)
             accepted += accept.float()
-            if step % attack.record_every == 0 or step == attack.steps:
+            if step in recorded:
                 snapshots.append(current.clone())
-    return {"snapshots": torch.stack(snapshots), "acceptance_rate": (accepted / attack.steps),
-            "steps": [0, *[s for s in range(1, attack.steps + 1) if s % attack.record_every == 0 or s == attack.steps]]}
+    return {"snapshots": torch.stack(snapshots), "acceptance_rate": accepted / attack.steps, "steps": [0, *recorded]}
+
+
+# ----------------------------------------------------------------------------- quality, as a referee measures it
+
+def distinct_2(texts: torch.Tensor, prompt_length: int) -> np.ndarray:
+    """Per text: distinct bigrams over bigrams after the prompt (1 when no bigram repeats)."""
+    out = []
+    for text in texts[:, prompt_length:].tolist():
+        pairs = list(zip(text, text[1:]))
+        out.append(len(set(pairs)) / len(pairs))
+    return np.array(out)
+
+
+def unique_ratio(texts: torch.Tensor, prompt_length: int) -> np.ndarray:
+    """Per text: distinct tokens over tokens after the prompt."""
+    return np.array([len(set(text)) / len(text) for text in texts[:, prompt_length:].tolist()])
+
+
+def judge_features(judge: Transformer, texts: torch.Tensor, prompt_length: int) -> np.ndarray:
+    """What the discriminator sees of each text: the judge's final hidden states averaged over the
+    continuation, and the judge's NLL per token of it."""
+    with torch.no_grad():
+        states = hidden_states(judge, texts)[:, prompt_length:].mean(1)
+        nll = -quality(judge, texts, prompt_length)
+    return torch.cat([states, nll[:, None]], 1).numpy()
+
+
+DISCRIMINATOR_FOLDS = 5
+
+
+def auc_interval(auc: float, positives: int, negatives: int, z: float = 1.96) -> list[float]:
+    """An approximate 95% interval for an AUC from its two sample sizes (Hanley and McNeil's standard
+    error), clipped to [0, 1]."""
+    q1, q2 = auc / (2 - auc), 2 * auc ** 2 / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc ** 2) + (negatives - 1) * (q2 - auc ** 2)) / (
+        positives * negatives)
+    half = z * math.sqrt(max(variance, 0.0))
+    return [max(0.0, auc - half), min(1.0, auc + half)]
+
+
+def discriminator_auc(candidates: np.ndarray, candidate_prompts: np.ndarray, reference: np.ndarray,
+                      reference_prompts: np.ndarray) -> float:
+    """Cross-validated AUC of a linear classifier telling `candidates` from `reference` by their
+    features: 0.5 when the two sets are indistinguishable to it, 1 when it separates them. The folds
+    keep all texts of a prompt together, so the classifier never meets a test text's prompt in training."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import GroupKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features = np.concatenate([candidates, reference])
+    labels = np.r_[np.ones(len(candidates)), np.zeros(len(reference))]
+    groups = np.r_[candidate_prompts, reference_prompts]
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    folds = GroupKFold(n_splits=min(DISCRIMINATOR_FOLDS, len(np.unique(groups))))
+    scores = cross_val_predict(classifier, features, labels, groups=groups, cv=folds, method="decision_function")
+    return float(roc_auc_score(labels, scores))
 
 
 # ----------------------------------------------------------------------------- the experiment
 
-# The attack model fills spans a little below temperature 1: at 1 its fillings read slightly worse to
-# the judge than the generator's text (about 0.1 to 0.2 nats per token at book scale), at 0.85 slightly
-# better. Likelihood favours predictable text, which the chapter says when it shows the quality.
-FILL_TEMPERATURE = 0.85
-QUALITY_SLACK = 0.1  # a text "keeps its quality" if the judge's NLL per token rises by at most this
+QUALITY_SLACK = 0.1  # a text "keeps its quality" if the judge's NLL per token is at most this above the original's
+
+
+def attacker_name(model: ModelConfig) -> str:
+    return f"width {model.width}, {model.steps} steps"
+
 
 @dataclass(frozen=True)
 class Config:
     """Everything one run of the chapter depends on. `texts` prompts (of `prompt_length` held-out
-    tokens) are continued by `new_tokens` once with each scheme, and every watermarked text is then
-    attacked by `attack` and, for contrast, by `weak_attack`; `null_texts` other prompts are continued
-    without a watermark, to measure false positives (a rate of a few percent needs many texts)."""
+    tokens) are continued by `new_tokens` once with each scheme, and `plain_per_prompt` times without
+    a watermark (the false positives, paired with the watermarked texts by prompt, and the reference
+    of every quality comparison; one of them per prompt is held back as the discriminator's control).
+    Every watermarked text is then attacked by each of `attackers` walking with `walk`, and by the
+    `blind_walk`; the `oracle` judges every walk's proposals. The attackers are listed strongest first."""
 
     texts: int = 32
-    null_texts: int = 96
+    plain_per_prompt: int = 4
     prompt_length: int = 8
     new_tokens: int = 56
     gamma: float = 0.25
     delta: float = 2.0
     generator: ModelConfig = ModelConfig(part="generator")
-    attack_model: ModelConfig = ModelConfig(part="attack")
     judge: ModelConfig = ModelConfig(part="judge", seed=1)
-    attack: Attack = Attack(temperature=FILL_TEMPERATURE, steps=80)
-    weak_attack: Attack = Attack(temperature=FILL_TEMPERATURE, steps=80, perturbation="blind")
+    oracle: ModelConfig = ModelConfig(part="attack", seed=2, steps=600)
+    attackers: tuple[ModelConfig, ...] = (ModelConfig(part="attack", width=32, steps=250, seed=3),
+                                          ModelConfig(part="attack", width=32, steps=150, seed=4),
+                                          ModelConfig(part="attack", width=16, steps=100, seed=5))
+    walk: Attack = Attack()
+    blind_walk: Attack = Attack(perturbation="blind")
     seed: int = 0
 
     def __post_init__(self):
-        check_int("texts", self.texts, 1, 10000)
-        check_int("null_texts", self.null_texts, 1, 100000)
+        check_int("texts", self.texts, 2, 10000)
+        check_int("plain_per_prompt", self.plain_per_prompt, 2, 100)
         check_int("prompt_length", self.prompt_length, 1, 64)
         check_int("new_tokens", self.new_tokens, 8, 512)
-        for name, kind in (("generator", ModelConfig), ("attack_model", ModelConfig), ("judge", ModelConfig),
-                           ("attack", Attack), ("weak_attack", Attack)):
+        for name, kind in (("generator", ModelConfig), ("judge", ModelConfig), ("oracle", ModelConfig),
+                           ("walk", Attack), ("blind_walk", Attack)):
             if not isinstance(getattr(self, name), kind):
                 raise ValueError(f"{name} must be a {kind.__name__}, got {getattr(self, name)!r}")
+        if (not isinstance(self.attackers, tuple) or not self.attackers
+                or not all(isinstance(a, ModelConfig) for a in self.attackers)):
+            raise ValueError(f"attackers must be a non-empty tuple of ModelConfig, got {self.attackers!r}")
+        if len({attacker_name(a) for a in self.attackers}) < len(self.attackers):
+            raise ValueError("attackers must differ in width or steps (they are named by them)")
         if self.prompt_length + self.new_tokens > self.generator.context:
             raise ValueError(f"prompt_length + new_tokens must be at most the models' context "
                              f"{self.generator.context}, got {self.prompt_length + self.new_tokens}")
         check_seed("seed", self.seed)
         for scheme in SCHEMES:  # gamma and delta as each watermark checks them (gamma < 1, say)
             self.watermark(scheme)
-        parts = (self.generator.part, self.attack_model.part, self.judge.part)
-        if parts != ("generator", "attack", "judge"):
-            raise ValueError(f"generator, attack_model and judge must train on the parts 'generator', 'attack' "
-                             f"and 'judge', got {parts}")
+        parts = {"generator": self.generator.part, "judge": self.judge.part, "oracle": self.oracle.part,
+                 **{f"attackers[{i}]": a.part for i, a in enumerate(self.attackers)}}
+        for role, part in parts.items():
+            wanted = role.split("[")[0].replace("oracle", "attack").replace("attackers", "attack")
+            if part != wanted:
+                raise ValueError(f"{role} must train on the part {wanted!r} (no two roles share text), got {part!r}")
 
     def watermark(self, scheme: str) -> Watermark:
         return Watermark(scheme=scheme, gamma=self.gamma, delta=self.delta, key=15485863 + self.seed,
                          vocab_size=self.generator.vocab_size)
 
-
-def _three_models(**settings) -> dict[str, ModelConfig]:
-    return {"generator": ModelConfig(part="generator", **settings),
-            "attack_model": ModelConfig(part="attack", **settings),
-            "judge": ModelConfig(part="judge", seed=1, **settings)}
-
-
-def _attacks(steps: int) -> dict[str, Attack]:
-    return {"attack": Attack(temperature=FILL_TEMPERATURE, steps=steps),
-            "weak_attack": Attack(temperature=FILL_TEMPERATURE, steps=steps, perturbation="blind")}
+    @property
+    def language_models(self) -> dict[str, ModelConfig]:
+        return {"generator": self.generator, "judge": self.judge, "oracle": self.oracle,
+                **{attacker_name(a): a for a in self.attackers}}
 
 
 SCALES = {
-    "test": dict(texts=12, null_texts=36, **_three_models(steps=300), **_attacks(40)),
+    "test": dict(texts=12, plain_per_prompt=3, generator=ModelConfig(part="generator", steps=300),
+                 judge=ModelConfig(part="judge", seed=1, steps=300),
+                 oracle=ModelConfig(part="attack", seed=2, steps=300),
+                 attackers=(ModelConfig(part="attack", width=32, steps=150, seed=3),
+                            ModelConfig(part="attack", width=16, steps=100, seed=4)),
+                 walk=Attack(steps=40, record_every=10),
+                 blind_walk=Attack(steps=40, perturbation="blind", record_every=10)),
     "book": dict(),
-    "full": dict(texts=100, null_texts=300, **_three_models(width=128, heads=4, steps=3000), **_attacks(160)),
+    "full": dict(texts=100, generator=ModelConfig(part="generator", width=128, heads=4, steps=3000),
+                 judge=ModelConfig(part="judge", width=128, heads=4, steps=3000, seed=1),
+                 oracle=ModelConfig(part="attack", width=128, heads=4, steps=2000, seed=2),
+                 attackers=(ModelConfig(part="attack", width=96, heads=4, steps=1500, seed=3),
+                            ModelConfig(part="attack", width=64, steps=800, seed=4),
+                            ModelConfig(part="attack", width=32, steps=300, seed=5)),
+                 walk=Attack(steps=160), blind_walk=Attack(steps=160, perturbation="blind")),
 }
 
 
@@ -565,14 +681,15 @@ def config_for(scale: str | None = None, seed: int = 0, **changes) -> Config:
 
 
 def models(config: Config) -> dict[str, Transformer]:
-    """The three language models, trained in parallel processes when the cache lacks them."""
-    wanted = {"generator": config.generator, "attack": config.attack_model, "judge": config.judge}
+    """Every language model of the run by role (attackers by name), trained in parallel processes when
+    the cache lacks them."""
+    wanted = config.language_models
     run_cached(train_language_model, list(wanted.values()), f"{NAME}-lm", VERSION)
     return {role: language_model(c)[0] for role, c in wanted.items()}
 
 
 def word_frequencies(vocab_size: int) -> torch.Tensor:
-    """The attack text's token frequencies (no <unk>): what a blind perturbation draws from."""
+    """The attacker's text's token frequencies (no <unk>): what a blind perturbation draws from."""
     counts = torch.bincount(torch.from_numpy(split_ids(vocab_size)["attack"]), minlength=vocab_size).float()
     counts[0] = 0
     return counts / counts.sum()
@@ -591,101 +708,120 @@ def held_out_prompts(config: Config, count: int, stream: int = 31) -> torch.Tens
     return torch.stack(prompts)
 
 
-def _scores(watermark: Watermark, texts: torch.Tensor, prompt_length: int, generator: torch.Generator) -> list[dict]:
+class Referee:
+    """The quality measures of a set of texts, one per prompt, against the unwatermarked continuations
+    of the same prompts (`reference`, several per prompt), all read by the judge."""
+
+    def __init__(self, judge: Transformer, reference: torch.Tensor, per_prompt: int, prompt_length: int):
+        self.judge, self.prompt_length = judge, prompt_length
+        self.reference_features = judge_features(judge, reference, prompt_length)
+        self.reference_prompts = np.repeat(np.arange(len(reference) // per_prompt), per_prompt)
+        self.reference_nll = self.reference_features[:, -1].reshape(-1, per_prompt).mean(1)  # per prompt
+
+    def nll(self, texts: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return (-quality(self.judge, texts, self.prompt_length)).numpy()
+
+    def measure(self, texts: torch.Tensor) -> dict:
+        features = judge_features(self.judge, texts, self.prompt_length)
+        nll = features[:, -1]
+        difference = mean_interval(nll - self.reference_nll)
+        auc = discriminator_auc(features, np.arange(len(texts)), self.reference_features, self.reference_prompts)
+        return {"discriminator_auc": auc,
+                "discriminator_auc_ci": auc_interval(auc, len(texts), len(self.reference_features)),
+                "delta_nll": difference["mean"], "delta_nll_ci": difference["ci"],
+                "distinct2": float(distinct_2(texts, self.prompt_length).mean()),
+                "unique_ratio": float(unique_ratio(texts, self.prompt_length).mean()),
+                "judge_nll": nll.tolist()}
+
+
+def _detections(watermark: Watermark, texts: torch.Tensor, prompt_length: int, generator: torch.Generator) -> list:
     return [detect(watermark, text, prompt_length, generator) for text in texts]
+
+
+def _attacked(referee: Referee, watermark: Watermark, texts: torch.Tensor, original_nll: np.ndarray,
+              prompt_length: int, generator: torch.Generator) -> dict:
+    """What an attack left: erased (no longer detected), erased with the quality kept (and the judge's NLL
+    at most QUALITY_SLACK above the watermarked original's), and the referee's quality measures."""
+    found = _detections(watermark, texts, prompt_length, generator)
+    measured = referee.measure(texts)
+    erased = np.array([not r["detected"] for r in found])
+    kept = np.array(measured["judge_nll"]) <= original_nll + QUALITY_SLACK
+    return {"erased": float(erased.mean()), "erased_quality_kept": float((erased & kept).mean()),
+            "erased_quality_kept_per_text": (erased & kept).astype(int).tolist(),
+            "scores": [detection_score(watermark, r) for r in found], **measured}
 
 
 def _compute(config: Config, device: torch.device) -> Result:
     started = time.perf_counter()
     lms = models(config)
-    P = config.prompt_length
-    prompts = held_out_prompts(config, config.texts)
+    P, n = config.prompt_length, config.texts
+    prompts = held_out_prompts(config, n)
     generator = derived_generator(config.seed, 32)
     frequencies = word_frequencies(config.generator.vocab_size)
-    plain, _ = generate(lms["generator"], held_out_prompts(config, config.null_texts, stream=33), config.new_tokens,
-                        None, generator)
+    # plain[i * per_prompt + j]: the j-th unwatermarked continuation of prompt i; the last one of each
+    # prompt is held back, so that the discriminator can be shown two samples of the same kind
+    per_prompt = config.plain_per_prompt
+    plain, _ = generate(lms["generator"], prompts.repeat_interleave(per_prompt, 0), config.new_tokens, None,
+                        generator)
+    held_back = torch.arange(len(plain)) % per_prompt == per_prompt - 1
+    referee = Referee(lms["judge"], plain[~held_back], per_prompt - 1, P)
     marked = {scheme: generate(lms["generator"], prompts, config.new_tokens, config.watermark(scheme), generator)[0]
               for scheme in SCHEMES}
     everything = torch.cat([marked[scheme] for scheme in SCHEMES])
-    walks = {name: random_walk(lms["attack"], everything, P, attack, frequencies, generator)
-             for name, attack in (("strong", config.attack), ("weak", config.weak_attack))}
-    metrics = {"config": dataclasses.asdict(config), "schemes": {}, "checkpoints": walks["strong"]["steps"]}
+    names = [attacker_name(a) for a in config.attackers]
+    walks = {name: random_walk(lms[name], lms["oracle"], everything, P, config.walk, frequencies, generator)
+             for name in names}
+    blind = random_walk(None, lms["oracle"], everything, P, config.blind_walk, frequencies, generator)
+    regenerated = {name: generate(lms[name], prompts, config.new_tokens, None, generator)[0] for name in names}
+
+    metrics = {"config": dataclasses.asdict(config), "checkpoints": walks[names[0]]["steps"],
+               "attackers": names, "schemes": {},
+               "plain": {**referee.measure(plain[held_back]),
+                         "scores": {}}}
     arrays = {"prompts": prompts, "plain": plain}
-    with torch.no_grad():
-        judge_plain = -quality(lms["judge"], plain, P)
     for i, scheme in enumerate(SCHEMES):
         watermark = config.watermark(scheme)
-        rows = slice(i * config.texts, (i + 1) * config.texts)
-        strong, weak = walks["strong"]["snapshots"][:, rows], walks["weak"]["snapshots"][:, rows]
-        trace = [[detection_score(watermark, r) for r in _scores(watermark, snapshot, P, generator)]
-                 for snapshot in strong]
-        before = _scores(watermark, strong[0], P, generator)
-        after = _scores(watermark, strong[-1], P, generator)
-        weak_after = _scores(watermark, weak[-1], P, generator)
-        null = _scores(watermark, plain, P, generator)
-        with torch.no_grad():
-            judge_before, judge_after = (-quality(lms["judge"], texts, P) for texts in (strong[0], strong[-1]))
-            judge_weak = -quality(lms["judge"], weak[-1], P)
-        kept = (judge_after <= judge_before + QUALITY_SLACK).tolist()
-        weak_kept = (judge_weak <= judge_before + QUALITY_SLACK).tolist()
+        rows = slice(i * n, (i + 1) * n)
+        before = _detections(watermark, marked[scheme], P, generator)
+        null = _detections(watermark, plain, P, generator)
+        watermarked = referee.measure(marked[scheme])
+        original_nll = np.array(watermarked["judge_nll"])
+        per_attacker = {}
+        for name in names:
+            snapshots = walks[name]["snapshots"][:, rows]
+            walk = _attacked(referee, watermark, snapshots[-1], original_nll, P, generator)
+            if name == names[0]:  # the strongest attacker's walk, followed step by step on the page
+                walk["score_trace"] = [[detection_score(watermark, r) for r in _detections(watermark, s, P, generator)]
+                                       for s in snapshots[:-1]] + [walk["scores"]]
+                arrays[f"{scheme}_walk"] = snapshots
+            walk["changed_fraction"] = float((snapshots[-1][:, P:] != snapshots[0][:, P:]).float().mean())
+            per_attacker[name] = {
+                "walk": walk,
+                "regeneration": _attacked(referee, watermark, regenerated[name], original_nll, P, generator),
+                "acceptance_rate": float(walks[name]["acceptance_rate"][rows].mean())}
+        blind_final = blind["snapshots"][-1, rows]
         metrics["schemes"][scheme] = {
             "detect_rate": float(np.mean([r["detected"] for r in before])),
             "false_positive_rate": float(np.mean([r["detected"] for r in null])),
-            "attack_success_rate": float(np.mean([not r["detected"] for r in after])),
             "stat_before": float(np.median([r["statistic"] for r in before])),
-            "stat_after": float(np.median([r["statistic"] for r in after])),
             "stat_null": float(np.median([r["statistic"] for r in null])),
-            "steps": config.attack.steps,
-            "quality_before": float(judge_before.mean()),
-            "quality_after": float(judge_after.mean()),
-            "quality_unwatermarked": float(judge_plain.mean()),
-            "weak_oracle_success_rate": float(np.mean([not r["detected"] for r in weak_after])),
-            "quality_kept_success_rate": float(np.mean([not r["detected"] and ok for r, ok in zip(after, kept)])),
-            "weak_quality_kept_success_rate": float(np.mean([not r["detected"] and ok
-                                                             for r, ok in zip(weak_after, weak_kept)])),
-            "weak_quality_after": float(judge_weak.mean()),
-            "acceptance_rate": float(walks["strong"]["acceptance_rate"][rows].mean()),
-            "weak_acceptance_rate": float(walks["weak"]["acceptance_rate"][rows].mean()),
-            "changed_fraction": float((strong[-1][:, P:] != strong[0][:, P:]).float().mean()),
-            "score_trace": trace,  # (checkpoints, texts): z, or -log10 p for exp
-            "scores_unwatermarked": [detection_score(watermark, r) for r in null],
-            "scores_weak_after": [detection_score(watermark, r) for r in weak_after],
-            "judge_nll": {"unwatermarked": judge_plain.tolist(), "watermarked": judge_before.tolist(),
-                          "attacked": judge_after.tolist(), "weakly attacked": judge_weak.tolist()},
             "score_threshold": score_threshold(watermark),
+            "scores_unwatermarked": [detection_score(watermark, r) for r in null],
+            "scores_watermarked": [detection_score(watermark, r) for r in before],
+            "watermarked": watermarked,
+            "attackers": per_attacker,
+            "blind": {**_attacked(referee, watermark, blind_final, original_nll, P, generator),
+                      "acceptance_rate": float(blind["acceptance_rate"][rows].mean()),
+                      "changed_fraction": float((blind_final[:, P:] != marked[scheme][:, P:]).float().mean())},
         }
-        arrays[f"{scheme}_walk"] = strong
-        arrays[f"{scheme}_weak_final"] = weak[-1]
-    metrics["tolerance_sweep"] = tolerance_sweep(config, lms, everything, frequencies, generator)
-    metrics["model_losses"] = {role: language_model(c)[1].metrics["held_out_loss"]
-                               for role, c in (("generator", config.generator), ("attack", config.attack_model),
-                                               ("judge", config.judge))}
+    metrics["regeneration_texts"] = {name: regenerated[name].tolist() for name in names}
+    losses = {role: language_model(c)[1].metrics["held_out_loss"] for role, c in config.language_models.items()}
+    metrics["models"] = {"generator_loss": losses["generator"], "judge_loss": losses["judge"],
+                         "oracle_loss": losses["oracle"],
+                         "attackers": [{"name": name, "loss": losses[name]} for name in names]}
     metrics["wall_seconds"] = round(time.perf_counter() - started, 2)
     return Result(metrics=metrics, arrays=arrays)
-
-
-TOLERANCES = (0.0, 0.1, 0.2, 0.4, 0.8)
-
-
-def tolerance_sweep(config: Config, lms: dict, texts: torch.Tensor, frequencies: torch.Tensor,
-                    generator: torch.Generator) -> dict:
-    """The weak (blind) walk at each tolerance of the quality oracle: per scheme, the share of texts
-    brought under the threshold and the judge's NLL per token afterwards. A blind filling is usually
-    worse than what it replaces, so the walk only moves when the oracle is lenient."""
-    P = config.prompt_length
-    sweep = {"tolerance": list(TOLERANCES), "success_rate": {s: [] for s in SCHEMES},
-             "quality_after": {s: [] for s in SCHEMES}}
-    for tolerance in TOLERANCES:
-        attack = dataclasses.replace(config.weak_attack, tolerance=tolerance)
-        final = random_walk(lms["attack"], texts, P, attack, frequencies, generator)["snapshots"][-1]
-        with torch.no_grad():
-            judged = -quality(lms["judge"], final, P)
-        for i, scheme in enumerate(SCHEMES):
-            rows = slice(i * config.texts, (i + 1) * config.texts)
-            found = _scores(config.watermark(scheme), final[rows], P, generator)
-            sweep["success_rate"][scheme].append(float(np.mean([not r["detected"] for r in found])))
-            sweep["quality_after"][scheme].append(float(judged[rows].mean()))
-    return sweep
 
 
 def run(config: Config, use_cache: bool = True) -> Result:
@@ -693,14 +829,161 @@ def run(config: Config, use_cache: bool = True) -> Result:
     return cached_training(NAME, VERSION, config, _compute, use_cache=use_cache, device="cpu")
 
 
+# ----------------------------------------------------------------------------- what the page and the command line read
+
+QUALITY_KEYS = ("erased", "erased_quality_kept", "discriminator_auc", "delta_nll", "distinct2", "unique_ratio")
+
+
+def walk_against_regeneration(result: Result) -> dict:
+    """Per attacker, over the texts of all three schemes: the share erased with the quality kept by the
+    walk and by regeneration, and the paired difference (walk minus regeneration) with its interval."""
+    schemes = result.metrics["schemes"]
+    out = {}
+    for name in result.metrics["attackers"]:
+        walk = np.concatenate([schemes[s]["attackers"][name]["walk"]["erased_quality_kept_per_text"] for s in SCHEMES])
+        again = np.concatenate([schemes[s]["attackers"][name]["regeneration"]["erased_quality_kept_per_text"]
+                                for s in SCHEMES])
+        out[name] = {"walk": mean_interval(walk), "regeneration": mean_interval(again),
+                     "difference": mean_interval(walk - again)}
+    return out
+
+
 def reproduce(scale: str | None = None, seed: int = 0) -> dict:
     """What `python -m companion reproduce watermark-sand` writes to watermark-sand.json."""
     scale = resolve_scale(scale)
     result = run(config_for(scale, seed))
-    schemes = {scheme: {key: value for key, value in m.items()
-                        if key not in ("score_trace", "scores_unwatermarked", "scores_weak_after", "judge_nll")}
-               for scheme, m in result.metrics["schemes"].items()}
-    return {"topic": NAME, "scale": scale, "seed": seed, **schemes,
-            "model_losses": result.metrics["model_losses"], "config": result.metrics["config"]}
+    m = result.metrics
+    report = {"topic": NAME, "scale": scale, "seed": seed, "models": m["models"],
+              "false_positive_rate": {s: m["schemes"][s]["false_positive_rate"] for s in SCHEMES},
+              "plain": {key: m["plain"][key] for key in ("distinct2", "unique_ratio", "discriminator_auc")}}
+    for scheme in SCHEMES:
+        s = m["schemes"][scheme]
+        report[scheme] = {
+            "detect_rate": s["detect_rate"], "false_positive_rate": s["false_positive_rate"],
+            "watermarked": {key: s["watermarked"][key] for key in QUALITY_KEYS[2:]},
+            "blind": {key: s["blind"][key] for key in (*QUALITY_KEYS, "acceptance_rate")},
+            **{name: {"walk": {key: a["walk"][key] for key in QUALITY_KEYS},
+                      "regeneration": {key: a["regeneration"][key] for key in QUALITY_KEYS},
+                      "acceptance_rate": a["acceptance_rate"]}
+               for name, a in s["attackers"].items()}}
+    report["walk_against_regeneration"] = walk_against_regeneration(result)
+    report["config"] = m["config"]
+    return report
 
 
+# ----------------------------------------------------------------------------- the page's sentences
+
+SCHEME_NAMES = {"kgw": "KGW", "unigram": "Unigram", "exp": "EXP"}
+
+
+def _percent(share: float) -> str:
+    return f"{share:.0%}"
+
+
+def _percent_range(shares) -> str:
+    low, high = _percent(min(shares)), _percent(max(shares))
+    return low if low == high else f"{low} to {high}"
+
+
+def _auc_words(measured: dict) -> str:
+    """How the discriminator did against unwatermarked text, by its interval."""
+    low, high = measured["discriminator_auc_ci"]
+    auc = f"AUC {measured['discriminator_auc']:.2f}"
+    if low > 0.5:
+        return f"told apart from unwatermarked text ({auc})"
+    return f"not told apart from unwatermarked text ({auc}, interval {low:.2f} to {high:.2f})"
+
+
+def page_values(result: Result) -> dict[str, str]:
+    """Every number and verdict the chapter's prose states, as text, computed from the run."""
+    m = result.metrics
+    models = m["models"]
+    names = m["attackers"]
+    strongest, weakest = names[0], names[-1]
+    values = {
+        "ws_generator_loss": f"{models['generator_loss']:.2f}", "ws_judge_loss": f"{models['judge_loss']:.2f}",
+        "ws_oracle_loss": f"{models['oracle_loss']:.2f}",
+        "ws_attacker_losses": ", ".join(f"{a['loss']:.2f}" for a in models["attackers"]),
+        "ws_attackers_weaker": ("every attacker's held-out loss is above the generator's"
+                                if all(a["loss"] > models["generator_loss"] for a in models["attackers"])
+                                else "not every attacker's held-out loss is above the generator's"),
+        "ws_strongest": strongest, "ws_weakest": weakest,
+        "ws_plain_auc": f"{m['plain']['discriminator_auc']:.2f}",
+        "ws_plain_auc_ci": "{:.2f} to {:.2f}".format(*m["plain"]["discriminator_auc_ci"]),
+        "ws_plain_unique": f"{m['plain']['unique_ratio']:.2f}",
+        "ws_plain_count": str(len(m["schemes"]["kgw"]["scores_unwatermarked"])),
+    }
+    compared = walk_against_regeneration(result)
+    for scheme in SCHEMES:
+        s = m["schemes"][scheme]
+        values[f"ws_{scheme}_detect"] = _percent(s["detect_rate"])
+        values[f"ws_{scheme}_fpr"] = _percent(s["false_positive_rate"])
+        values[f"ws_{scheme}_marked"] = _auc_words(s["watermarked"])
+        values[f"ws_{scheme}_cost"] = "{:+.2f} (95% interval {:+.2f} to {:+.2f})".format(
+            s["watermarked"]["delta_nll"], *s["watermarked"]["delta_nll_ci"])
+        walk = s["attackers"][strongest]["walk"]
+        values[f"ws_{scheme}_erased"] = _percent(walk["erased"])
+        values[f"ws_{scheme}_changed"] = _percent(walk["changed_fraction"])
+        values[f"ws_{scheme}_walk_auc"] = _auc_words(walk)
+        values[f"ws_{scheme}_walk_delta"] = "{:+.2f} ({:+.2f} to {:+.2f})".format(walk["delta_nll"],
+                                                                               *walk["delta_nll_ci"])
+        values[f"ws_{scheme}_blind_erased"] = _percent(s["blind"]["erased"])
+        values[f"ws_{scheme}_blind_kept"] = _percent(s["blind"]["erased_quality_kept"])
+        values[f"ws_{scheme}_blind_auc"] = _auc_words(s["blind"])
+        values[f"ws_{scheme}_weak_erased"] = _percent(s["attackers"][weakest]["walk"]["erased"])
+    for i, name in enumerate(names):
+        acceptance = [m["schemes"][scheme]["attackers"][name]["acceptance_rate"] for scheme in SCHEMES]
+        values[f"ws_accept_{i}"] = _percent_range(acceptance)
+        c = compared[name]
+        low, high = c["difference"]["ci"]
+        side = verdict(c["difference"], above="beats", below="loses to", neither="is not separated from")
+        values[f"ws_versus_{i}"] = (f"the walk {side} regeneration: {c['walk']['mean']:.0%} of texts erased with "
+                                    f"the quality kept against {c['regeneration']['mean']:.0%} (difference "
+                                    f"{low:+.0%} to {high:+.0%})")
+        regeneration_auc = np.mean([m["schemes"][s]["attackers"][name]["regeneration"]["discriminator_auc"]
+                                    for s in SCHEMES])
+        walk_auc = np.mean([m["schemes"][s]["attackers"][name]["walk"]["discriminator_auc"] for s in SCHEMES])
+        values[f"ws_aucs_{i}"] = f"{walk_auc:.2f} after the walk against {regeneration_auc:.2f} regenerated"
+    differences = [compared[name]["difference"] for name in names]
+    if all(verdict(d) == "above" for d in differences):
+        values["ws_walk_verdict"] = ("For every attacker the walk beats regeneration: it keeps the quality the "
+                                     "watermarked text already has instead of supplying its own, which is the "
+                                     "paper's point in miniature.")
+    else:
+        values["ws_walk_verdict"] = ("The walk does not beat regeneration for every attacker, so this run does not "
+                                     "show the paper's point that an attacker gains by walking rather than rewriting.")
+    strongest_walks = [m["schemes"][scheme]["attackers"][strongest]["walk"] for scheme in SCHEMES]
+    walk_cheaper = all(
+        np.mean([m["schemes"][s]["attackers"][name]["walk"]["discriminator_auc"] for s in SCHEMES])
+        < np.mean([m["schemes"][s]["attackers"][name]["regeneration"]["discriminator_auc"] for s in SCHEMES])
+        for name in names)
+    if all(w["discriminator_auc_ci"][0] > 0.5 for w in strongest_walks):
+        values["ws_quality_verdict"] = ("But the quality is not fully kept: even after the strongest attacker's walk "
+                                        "the classifier tells the texts of every scheme from unwatermarked ones. "
+                                        "Attackers this much weaker than the generator erase the mark at a price in "
+                                        "quality" + (", a price the classifier finds smaller than rewriting's for "
+                                                     "every attacker." if walk_cheaper else "."))
+    elif not any(w["discriminator_auc_ci"][0] > 0.5 for w in strongest_walks):
+        values["ws_quality_verdict"] = ("And the quality is kept: after the strongest attacker's walk the classifier "
+                                        "cannot tell the texts of any scheme from unwatermarked ones.")
+    else:
+        values["ws_quality_verdict"] = ("The quality is kept for some schemes and not others: after the strongest "
+                                        "attacker's walk the classifier tells some schemes' texts from unwatermarked "
+                                        "ones and not the others'.")
+    blind_kept = np.concatenate([m["schemes"][s]["blind"]["erased_quality_kept_per_text"] for s in SCHEMES])
+    walk_kept = np.concatenate([w["erased_quality_kept_per_text"] for w in strongest_walks])
+    blind_side = verdict(mean_interval(walk_kept - blind_kept), above="more texts than",
+                         below="fewer texts than", neither="about as many texts as")
+    values["ws_blind_versus"] = (f"by this measure the strongest attacker's walk erased with the quality kept "
+                                 f"{blind_side} the blind walk ({walk_kept.mean():.0%} against "
+                                 f"{blind_kept.mean():.0%}, pooled over the schemes)")
+    blind_unique = max(m["schemes"][s]["blind"]["unique_ratio"] for s in SCHEMES)
+    values["ws_blind_repeats"] = ("repeat themselves more than unwatermarked text"
+                                  if blind_unique < m["plain"]["unique_ratio"] else
+                                  "repeat themselves no more than unwatermarked text")
+    blind_acceptance = [m["schemes"][scheme]["blind"]["acceptance_rate"] for scheme in SCHEMES]
+    values["ws_blind_accept"] = _percent_range(blind_acceptance)
+    values["ws_blind_unique"] = "{:.2f} to {:.2f}".format(
+        min(m["schemes"][s]["blind"]["unique_ratio"] for s in SCHEMES),
+        max(m["schemes"][s]["blind"]["unique_ratio"] for s in SCHEMES))
+    return values

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -15,10 +14,10 @@ from companion.core.explorer import Explorer, cached_explorer
 from companion.core.live import retrain_panel
 from companion.core.plotting import PALETTE, figure
 from companion.core.runtime import reproducibility_card as card
+from companion.core.stats import mean_interval
 
 from .experiment import (
     NAME,
-    PERTURBATIONS,
     SCALES,
     SCHEMES,
     VERSION,
@@ -29,43 +28,23 @@ from .experiment import (
     vocabulary,
 )
 
-
-def plot_tolerance_sweep(result: Result):
-    """The blind walk against the quality oracle's tolerance: erasure (left) and what it costs (right)."""
-    fig, (left, right) = figure(2, width=11.0, height=3.8)
-    sweep = result.metrics["tolerance_sweep"]
-    for scheme in SCHEMES:
-        colour = PALETTE[SCHEME_COLOURS[scheme]]
-        left.plot(sweep["tolerance"], sweep["success_rate"][scheme], "o-", color=colour, label=SHORT_LABELS[scheme])
-        right.plot(sweep["tolerance"], sweep["quality_after"][scheme], "o-", color=colour, label=SHORT_LABELS[scheme])
-        right.axhline(result.metrics["schemes"][scheme]["quality_before"], color=colour, ls=":", lw=1)
-    left.set_ylabel("texts under the threshold")
-    left.set_ylim(-0.03, 1.03)
-    right.set_ylabel("judge's NLL per token after the walk")
-    for ax in (left, right):
-        ax.set_xlabel("quality tolerance (nats per token)")
-        ax.set_xticks(sweep["tolerance"])
-    left.set_title("The blind walk erases more as the oracle grows lenient", fontsize=10)
-    right.set_title("and then the text gets worse (dotted: before the walk)", fontsize=10)
-    left.legend(fontsize=8, loc="upper left")
-    return fig
-
-
 SCHEME_COLOURS = {"kgw": "blue", "unigram": "green", "exp": "purple"}
 SHORT_LABELS = {"kgw": "KGW (previous-token green list)", "unigram": "Unigram (fixed green list)",
                 "exp": "EXP (exponential minimum)"}
-SCORE_LABELS = {"kgw": "z-score", "unigram": "z-score", "exp": "-log10 p-value (at most 2: 99 reorderings)"}
+SCORE_LABELS = {"kgw": "z-score", "unigram": "z-score (distinct tokens)",
+                "exp": "-log10 p-value (at most 2: 99 reorderings)"}
 
 
-def plot_detection(result: Result):
-    """Per scheme: the detection score of every plain text, watermarked text, attacked text and weakly
-    attacked text, with the threshold."""
+def plot_detection(result: Result, attacker: int = 0):
+    """Per scheme: the detection score of every unwatermarked text, watermarked text, text after the
+    walk (by the attacker with index `attacker`) and after the blind walk, with the threshold."""
     fig, axes = figure(3, width=12.0, height=3.6)
+    name = result.metrics["attackers"][attacker]
     groups = ("unwatermarked", "watermarked", "after the walk", "after a blind walk")
     for ax, scheme in zip(axes, SCHEMES):
         m = result.metrics["schemes"][scheme]
-        trace = np.array(m["score_trace"])
-        values = [m["scores_unwatermarked"], trace[0], trace[-1], m["scores_weak_after"]]
+        values = [m["scores_unwatermarked"], m["scores_watermarked"], m["attackers"][name]["walk"]["scores"],
+                  m["blind"]["scores"]]
         rng = np.random.default_rng(0)
         for i, ys in enumerate(values):
             colour = PALETTE["black"] if i == 0 else PALETTE[SCHEME_COLOURS[scheme]]
@@ -80,14 +59,15 @@ def plot_detection(result: Result):
     return fig
 
 
-def plot_traces(result: Result, schemes: tuple[str, ...] = SCHEMES):
+def plot_traces(result: Result, schemes: tuple[str, ...] = SCHEMES, attacker: int = 0):
     """The detection score of every watermarked text along the walk (thin) and the median (thick)."""
     fig, axes = figure(len(schemes), width=4.0 * len(schemes), height=3.4, squeeze=False)
     axes = axes[0]
     steps = result.metrics["checkpoints"]
+    name = result.metrics["attackers"][attacker]
     for ax, scheme in zip(axes, schemes):
         m = result.metrics["schemes"][scheme]
-        trace = np.array(m["score_trace"])
+        trace = np.array(m["attackers"][name]["walk"]["score_trace"])
         colour = PALETTE[SCHEME_COLOURS[scheme]]
         ax.plot(steps, trace, color=colour, alpha=0.15, lw=0.8)
         ax.plot(steps, np.median(trace, 1), color=colour, lw=2.5, label="median over texts")
@@ -99,26 +79,72 @@ def plot_traces(result: Result, schemes: tuple[str, ...] = SCHEMES):
     return fig
 
 
-def plot_quality(result: Result, ax=None):
-    """The judge's negative log-likelihood per token (lower is better) of each group of texts."""
-    if ax is None:
-        fig, ax = figure(width=7.5, height=3.6)
-    groups = ("unwatermarked", "watermarked", "attacked", "weakly attacked")
+def _interval(values) -> tuple[float, float]:
+    interval = mean_interval(values)
+    low, high = interval["ci"]
+    return interval["mean"], (interval["mean"] - low if low is not None else 0.0)
+
+
+def plot_walk_against_regeneration(result: Result):
+    """Per attacker, placed by its held-out loss: the share of texts (all schemes) erased with the quality
+    kept by the walk and by regeneration (left, 95% intervals), and how well the discriminator tells
+    the attacked texts from unwatermarked ones (right; dotted: two unwatermarked samples, dashed: the
+    watermarked texts before any attack)."""
+    fig, (left, right) = figure(2, width=11.5, height=3.9)
+    m = result.metrics
+    losses = [a["loss"] for a in m["models"]["attackers"]]
+    order = np.argsort(losses)
+    x = np.array(losses)[order]
+    names = [m["attackers"][i] for i in order]
+    for kind, colour, marker in (("walk", PALETTE["blue"], "o-"), ("regeneration", PALETTE["orange"], "s--")):
+        kept = [_interval(np.concatenate([m["schemes"][s]["attackers"][n][kind]["erased_quality_kept_per_text"]
+                                          for s in SCHEMES])) for n in names]
+        left.errorbar(x, [k[0] for k in kept], yerr=[k[1] for k in kept], fmt=marker, color=colour, capsize=3,
+                      label=kind)
+        auc = [np.mean([m["schemes"][s]["attackers"][n][kind]["discriminator_auc"] for s in SCHEMES]) for n in names]
+        right.plot(x, auc, marker, color=colour, label=kind)
+    blind = np.concatenate([m["schemes"][s]["blind"]["erased_quality_kept_per_text"] for s in SCHEMES])
+    left.axhline(blind.mean(), color=PALETTE["black"], ls=":", lw=1.2, label="blind walk")
+    right.axhline(m["plain"]["discriminator_auc"], color=PALETTE["black"], ls=":", lw=1.2,
+                  label="two unwatermarked samples")
+    right.axhline(np.mean([m["schemes"][s]["watermarked"]["discriminator_auc"] for s in SCHEMES]),
+                  color=PALETTE["vermillion"], ls="--", lw=1.2, label="watermarked, not attacked")
+    left.axvline(m["models"]["generator_loss"], color=PALETTE["green"], lw=1, label="the generator's loss")
+    right.axvline(m["models"]["generator_loss"], color=PALETTE["green"], lw=1)
+    left.set(xlabel="attacker's held-out NLL per token (weaker to the right)", ylabel="texts erased, quality kept",
+             ylim=(-0.03, 1.03))
+    right.set(xlabel="attacker's held-out NLL per token (weaker to the right)",
+              ylabel="discriminator AUC (0.5: indistinguishable)", ylim=(0.3, 1.03))
+    left.set_title("Erased with the quality kept (all three schemes)", fontsize=10)
+    right.set_title("Can a classifier tell the texts apart?", fontsize=10)
+    left.legend(fontsize=8, loc="upper right")
+    right.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def plot_quality(result: Result, attacker: int = 0):
+    """The judge's NLL per token of each group of texts minus that of the unwatermarked continuations of
+    the same prompts (0: as good as unwatermarked text; positive: worse), with 95% intervals."""
+    fig, ax = figure(width=8.0, height=3.6)
+    name = result.metrics["attackers"][attacker]
+    groups = {"watermarked": lambda m: m["watermarked"], "after the walk": lambda m: m["attackers"][name]["walk"],
+              "regenerated": lambda m: m["attackers"][name]["regeneration"], "blind walk": lambda m: m["blind"]}
     width = 0.25
     for i, scheme in enumerate(SCHEMES):
-        nll = result.metrics["schemes"][scheme]["judge_nll"]
-        means = [np.mean(nll[g]) for g in groups]
-        errors = [1.96 * np.std(nll[g]) / math.sqrt(len(nll[g])) for g in groups]
+        m = result.metrics["schemes"][scheme]
+        means = [get(m)["delta_nll"] for get in groups.values()]
+        errors = [[mean - get(m)["delta_nll_ci"][0] for mean, get in zip(means, groups.values())],
+                  [get(m)["delta_nll_ci"][1] - mean for mean, get in zip(means, groups.values())]]
         ax.bar(np.arange(len(groups)) + (i - 1) * width, means, width, yerr=errors, capsize=3,
                color=PALETTE[SCHEME_COLOURS[scheme]], label=SHORT_LABELS[scheme])
+    ax.axhline(0, color=PALETTE["black"], lw=1)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups)
-    ax.set_ylabel("judge's NLL per token (nats)")
-    lowest = min(np.mean(result.metrics["schemes"][s]["judge_nll"][g]) for s in SCHEMES for g in groups)
-    ax.set_ylim(lowest - 0.5, None)  # the differences matter, not the distance from zero
-    ax.set_title("Quality by a model the attack never used (95% intervals)", fontsize=10)
+    ax.set_ylabel("judge's NLL minus unwatermarked (nats)")
+    ax.set_title(f"Quality against the same prompts' unwatermarked texts (attacker: {name}; 95% intervals)",
+                 fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
-    return ax.figure
+    return fig
 
 
 def token_colours(watermark: Watermark, text: torch.Tensor, prompt_length: int) -> list[str]:
@@ -165,7 +191,8 @@ def explorer(result: Result, scheme: str = "kgw", text_index: int = 0):
     walk = result.arrays[f"{scheme}_walk"][:, text_index]
     vocab = vocabulary(config["generator"]["vocab_size"])
     steps = result.metrics["checkpoints"]
-    m = result.metrics["schemes"][scheme]
+    m = result.metrics["schemes"][scheme]["attackers"][result.metrics["attackers"][0]]["walk"]
+    threshold = result.metrics["schemes"][scheme]["score_threshold"]
 
     def draw(k: int):
         fig, axes = figure(1, 2, width=11.0, height=5.2, gridspec_kw={"height_ratios": [0.8, 1]})
@@ -175,12 +202,12 @@ def explorer(result: Result, scheme: str = "kgw", text_index: int = 0):
         draw_text(axes[0], words, token_colours(watermark, text, prompt_length), changed)
         score = m["score_trace"][k][text_index]
         axes[0].set_title(f"step {steps[k]}: {sum(changed)} of {len(changed) - prompt_length} tokens changed, "
-                          f"z = {score:.2f} (threshold {m['score_threshold']:.0f}); green tokens in green, "
+                          f"z = {score:.2f} (threshold {threshold:.0f}); green tokens in green, "
                           "others in red, prompt in grey", fontsize=9)
         trace = np.array(m["score_trace"])
         axes[1].plot(steps, trace, color=PALETTE[SCHEME_COLOURS[scheme]], alpha=0.15, lw=0.8)
         axes[1].plot(steps, trace[:, text_index], color="black", lw=2, label="this text")
-        axes[1].axhline(m["score_threshold"], color=PALETTE["vermillion"], ls="--", lw=1.2, label="threshold")
+        axes[1].axhline(threshold, color=PALETTE["vermillion"], ls="--", lw=1.2, label="threshold")
         axes[1].axvline(steps[k], color="black", lw=1)
         axes[1].set_xlabel("walk step")
         axes[1].set_ylabel(SCORE_LABELS[scheme])
@@ -195,34 +222,38 @@ def explorer(result: Result, scheme: str = "kgw", text_index: int = 0):
                            text_index=text_index)
 
 
-EXPLORER_VERSION = 1
+EXPLORER_VERSION = 2
 
 
 def reproducibility_card(result: Result) -> dict:
-    return card(NAME, VERSION, result, model_losses=result.metrics["model_losses"],
+    return card(NAME, VERSION, result, models=result.metrics["models"],
                 full_scale={key: (dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
                             for key, value in SCALES["full"].items()})
 
 
 def live_widget(scale: str = "test"):
-    """Controls to rerun the experiment with another scheme setting, span and tolerance."""
+    """Controls to rerun the experiment with another scheme setting, span, fill temperature and tolerance."""
     gamma = widgets.FloatSlider(value=0.25, min=0.05, max=0.75, step=0.05, description="gamma")
     delta = widgets.FloatSlider(value=2.0, min=0.5, max=5.0, step=0.5, description="delta")
     span = widgets.IntSlider(value=3, min=1, max=8, description="span")
-    tolerance = widgets.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.05, description="tolerance")
-    perturbation = widgets.Dropdown(options=PERTURBATIONS, value="both-sides", description="perturbation")
+    temperature = widgets.FloatSlider(value=1.0, min=0.5, max=2.0, step=0.1, description="temperature")
+    tolerance = widgets.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="tolerance")
     scheme = widgets.Dropdown(options=SCHEMES, value="kgw", description="scheme")
 
     def retrain():
         base = config_for(scale)
-        attack = dataclasses.replace(base.attack, span=span.value, tolerance=tolerance.value,
-                                     perturbation=perturbation.value)
-        result = run(dataclasses.replace(base, gamma=gamma.value, delta=delta.value, attack=attack))
+        walk = dataclasses.replace(base.walk, span=span.value, temperature=temperature.value,
+                                   tolerance=tolerance.value)
+        blind_walk = dataclasses.replace(base.blind_walk, span=span.value, tolerance=tolerance.value)
+        result = run(dataclasses.replace(base, gamma=gamma.value, delta=delta.value, walk=walk, blind_walk=blind_walk))
         m = result.metrics["schemes"][scheme.value]
         print(f"{SHORT_LABELS[scheme.value]}: detected {m['detect_rate']:.0%}, false positives "
-              f"{m['false_positive_rate']:.0%}, erased by the walk {m['attack_success_rate']:.0%}, judge NLL "
-              f"{m['quality_before']:.2f} -> {m['quality_after']:.2f}")
-        plot_traces(result, schemes=(scheme.value,))
+              f"{m['false_positive_rate']:.0%}")
+        for name, a in m["attackers"].items():
+            print(f"  attacker {name}: the walk accepted {a['acceptance_rate']:.0%} of its steps and erased "
+                  f"{a['walk']['erased']:.0%} ({a['walk']['erased_quality_kept']:.0%} with the quality kept); "
+                  f"regenerating erased {a['regeneration']['erased_quality_kept']:.0%} with the quality kept")
+        plot_walk_against_regeneration(result)
         plt.show()
 
-    return retrain_panel([[scheme, gamma, delta], [span, tolerance, perturbation]], retrain)
+    return retrain_panel([[scheme, gamma, delta], [span, temperature, tolerance]], retrain)
