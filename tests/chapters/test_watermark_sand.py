@@ -136,17 +136,19 @@ def test_a_walk_step_changes_only_one_span_after_the_prompt(tiny_models):
             assert len(where) == 0 or where.max() - where.min() < 3
 
 
-def test_the_filler_reads_the_same_logits_from_its_window_as_from_the_whole_text(tiny_models):
-    """The windows `propose` runs the filler on change nothing a causal model sees at the span."""
+def test_the_filler_reads_the_same_logits_from_its_window_as_from_the_text_before_the_span(tiny_models):
+    """The filler's logits for position p are the model's next-token logits after the FILL_CONTEXT
+    tokens before p: never a state that has seen the token being replaced, or fewer tokens than that."""
     model, _ = tiny_models
-    texts = torch.randint(1, 300, (4, 30), generator=torch.Generator().manual_seed(1))
-    starts = torch.tensor([0, 3, 5, 10])
-    windows = ws.row_windows(texts, starts, 12)
-    assert torch.equal(windows[2], texts[2, 5:17])
+    texts = torch.randint(1, 300, (4, 32), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(ws.row_windows(texts, torch.tensor([0, 3, 5, 8]), 12)[2], texts[2, 5:17])
+    positions = torch.tensor([1, 9, ws.FILL_CONTEXT, 31])
     with torch.no_grad():
-        whole = ws.hidden_states(model, texts)[0, :11]
-        window = ws.hidden_states(model, texts[:, :20])[0, :11]
-    assert torch.allclose(whole, window, atol=1e-5)
+        got = ws.fill_logits(model, texts, positions)
+        for row, p in enumerate(positions.tolist()):
+            before = texts[row:row + 1, max(0, p - ws.FILL_CONTEXT):p]
+            want = model.unembed(ws.hidden_states(model, before)[0, -1])
+            assert torch.allclose(got[row], want, atol=1e-4), (row, p)
 
 
 def test_the_walk_moves_only_where_the_oracle_accepts(tiny_models):

@@ -469,6 +469,16 @@ def row_windows(texts: torch.Tensor, starts: torch.Tensor, length: int) -> torch
     return texts[torch.arange(len(texts))[:, None], starts[:, None] + torch.arange(length)]
 
 
+def fill_logits(model: Transformer, texts: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """The model's logits (B, V) for the token at `positions[i]` of each text, given the FILL_CONTEXT
+    tokens before it. A causal model reads each position from the tokens before it, so it runs on a
+    window ending at the position (what follows inside the window is ignored), not on the whole text."""
+    width = min(FILL_CONTEXT, texts.shape[1])
+    window_start = (positions - width).clamp(min=0)
+    window = row_windows(texts, window_start, width)
+    return model.unembed(hidden_states(model, window)[torch.arange(len(texts)), positions - 1 - window_start])
+
+
 def propose(model: Transformer, texts: torch.Tensor, prompt_length: int, attack: Attack,
             word_frequencies: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """One perturbation of each text (B, S): the same text with one span refilled."""
@@ -483,19 +493,15 @@ def propose(model: Transformer, texts: torch.Tensor, prompt_length: int, attack:
     K = attack.candidates
     candidates = texts.repeat_interleave(K, 0)
     rows, starts_k = torch.arange(B * K), starts.repeat_interleave(K)
-    # A causal model reads each position from the tokens before it, so the filler runs on a window of
-    # FILL_CONTEXT tokens ending at the span (what follows inside the window is ignored), not the text.
-    width = min(FILL_CONTEXT, S)
     for j in range(attack.span):
         position = starts_k + j
-        window_start = (position - width).clamp(min=0)
-        window = row_windows(candidates, window_start, width)
-        logits = model.unembed(hidden_states(model, window)[rows, position - 1 - window_start])
+        logits = fill_logits(model, candidates, position)
         logits[:, 0] = -torch.inf
         candidates[rows, position] = torch.multinomial((logits / attack.temperature).softmax(-1), 1,
                                                        generator=generator)[:, 0]
     # the log-likelihood of the `lookahead` tokens after the span, given the span and what precedes it
     first = starts_k + attack.span
+    width = min(FILL_CONTEXT, S)
     length = min(width + attack.span + attack.lookahead, S)
     window_start = (starts_k - width).clamp(min=0).clamp(max=S - length)
     window = row_windows(candidates, window_start, length)
