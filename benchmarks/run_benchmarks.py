@@ -81,8 +81,9 @@ CHAPTERS_HEADING = "Chapters: `python -m companion reproduce TOPIC --scale book`
 def chapters_section(old_results: str, measured: dict[str, tuple[float, float, float]], capstone: float | None,
                      repeats: int, today: str) -> list[str]:
     """The chapters table with the rows of `measured` replaced (each row says when and where it was
-    measured) and the other rows kept as RESULTS.md has them."""
-    rows, capstone_line = {}, None
+    measured) and the other rows kept as RESULTS.md has them, as are the paragraphs written under the
+    table by hand (a chapter's row explained, say)."""
+    rows, capstone_line, notes = {}, None, []
     if "\n## " + CHAPTERS_HEADING in old_results:
         old = old_results.split("\n## " + CHAPTERS_HEADING, 1)[1].split("\n## ", 1)[0]
         default = old.split("Measured ", 1)[1].split(", median of", 1)[0] if "Measured " in old else "unknown"
@@ -92,6 +93,8 @@ def chapters_section(old_results: str, measured: dict[str, tuple[float, float, f
                 rows[cells[0]] = (*cells[1:4], cells[4] if len(cells) > 4 else default.split(";")[0])
             if line.startswith("The capstone"):
                 capstone_line = line
+            elif line and not line.startswith(("|", "Wall time", "Measured ")):
+                notes.append(line)
     for topic, (cold, cpu, warm) in measured.items():
         rows[topic] = (f"{cold:.1f}", f"{cpu:.1f}", f"{warm:.1f}", f"{today.split(';')[0]}, median of {repeats}")
     if capstone is not None or capstone_line is None:
@@ -108,7 +111,8 @@ def chapters_section(old_results: str, measured: dict[str, tuple[float, float, f
         "| topic | cold cache, wall (s) | cold cache, CPU (s) | warm cache, wall (s) | measured |",
         "|---|---|---|---|---|",
         *[f"| {topic} | {' | '.join(row)} |" for topic, row in ordered.items()],
-        f"| all chapters | {total[0]:.1f} | {total[1]:.1f} | {total[2]:.1f} | |", "", capstone_line]
+        f"| all chapters | {total[0]:.1f} | {total[1]:.1f} | {total[2]:.1f} | |", "",
+        *[line for note in notes for line in (note, "")], capstone_line]
 
 
 def book_times(repeats: int) -> dict[str, float]:
