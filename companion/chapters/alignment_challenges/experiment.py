@@ -492,7 +492,7 @@ WORDING: dict[tuple[str, str], Callable[[dict], bool]] = {
     ("3.4", "knowable-unknowable"): lambda f: (f["probe_auc"] > f["entropy_auc"] + 0.1
                                                and f["control_auc"] < f["probe_auc"] - 0.2),
     ("3.6", "increasing-complexity"): lambda f: f["noisy_train"] >= 0.9 and f["noisy_test"] >= 0.7,
-    ("4.2", "watermark-sand"): lambda f: f["detect_min"] >= 0.75 and f["attack_mean"] >= 0.5,
+    ("4.2", "watermark-sand"): lambda f: f["detect_min"] > 0.5 and f["attack_mean"] >= 0.5,
     ("4.3", "knowable-unknowable"): lambda f: f["entropy_auc"] < f["probe_auc"] - 0.1,
     ("4.3", "watermark-sand"): lambda f: f["kept_walk"] > f["kept_regeneration"],
     ("4.5", "pareto-frontiers"): lambda f: f["frontier_max"] > f["frontier_min"] > 0,
@@ -535,7 +535,7 @@ COUNTEREXAMPLES: dict[tuple[str, str], list[Callable[[dict], dict]]] = {
     ("3.4", "knowable-unknowable"): [lambda f: {"probe_auc": f["entropy_auc"] + 0.1},
                                      lambda f: {"control_auc": f["probe_auc"] - 0.2}],
     ("3.6", "increasing-complexity"): [lambda f: {"noisy_train": 0.89}, lambda f: {"noisy_test": 0.69}],
-    ("4.2", "watermark-sand"): [lambda f: {"detect_min": 0.74}, lambda f: {"attack_mean": 0.49}],
+    ("4.2", "watermark-sand"): [lambda f: {"detect_min": 0.5}, lambda f: {"attack_mean": 0.49}],
     ("4.3", "knowable-unknowable"): [lambda f: {"entropy_auc": f["probe_auc"] - 0.1}],
     ("4.3", "watermark-sand"): [lambda f: {"kept_walk": f["kept_regeneration"]}],
     ("4.5", "pareto-frontiers"): [lambda f: {"frontier_max": f["frontier_min"]}, lambda f: {"frontier_min": 0}],
