@@ -275,6 +275,17 @@ def test_book_scale_meets_the_chapter_claims():
         assert compared[name]["difference"]["ci"][0] > 0, (name, compared[name])
 
 
+def test_live_widget_retrains_with_the_controls_settings(found, capsys):
+    """The widget's defaults are the test-scale run (read from the cache), and its report names each
+    attacker's walk and regeneration; a changed control reaches the run's config."""
+    box = ws.live_widget(scale="test")
+    controls = {w.description: w for row in box.children[:-2] for w in row.children}
+    assert set(controls) == {"scheme", "gamma", "delta", "span", "temperature", "tolerance"}
+    box.children[-2].children[0].click()
+    text = "".join(o.get("text", "") for o in box.children[-1].outputs) + capsys.readouterr().out
+    assert "regenerating erased" in text and text.count("attacker width") == 3, text
+
+
 def test_scores_come_from_the_right_key(found):
     """Detection of one scheme's text with another scheme's detector finds nothing: the statistic is not
     high by construction."""
