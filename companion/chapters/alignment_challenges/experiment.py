@@ -138,8 +138,9 @@ CHALLENGES = (
         Link("watermark-sand",
              "A watermark has a price and a limit: a classifier reading a judge model tells the texts of the "
              "most visible of three schemes from unmarked continuations of the same prompts with an AUC of "
-             "{marked_auc_max:.2f} (two unmarked samples: {plain_auc:.2f}), and a random walk by an attacker "
-             "weaker than the watermarking model still erased the marks from {attack_mean:.0%} of texts."),
+             "{marked_auc_max:.2f} (two unmarked samples: {plain_auc:.2f}), and a random walk whose rewrites come "
+             "from a model weaker than the watermarking one still erased the marks from {attack_mean:.0%} of "
+             "texts."),
     )),
     Challenge("3.1", METHODS, "Pretraining Produces Misaligned Models", "challenge-pretraining", (
         Link("transcendence",
@@ -199,8 +200,9 @@ CHALLENGES = (
     Challenge("4.2", SOCIETY, "Dual-Use Capabilities Enable Malicious Use and Misuse of LLMs", "challenge-dual-use", (
         Link("watermark-sand",
              "Watermarks are one proposed defence against misuse of generated text; each of the three was "
-             "detected in at least {detect_min:.0%} of the marked texts, and the walk of an attacker weaker than "
-             "the watermarking model erased {attack_kgw:.0%}, {attack_unigram:.0%} and {attack_exp:.0%} of them "
+             "detected in at least {detect_min:.0%} of the marked texts, and a walk whose rewrites come from a "
+             "model weaker than the watermarking one erased {attack_kgw:.0%}, {attack_unigram:.0%} and "
+             "{attack_exp:.0%} of them "
              "(KGW, Unigram, EXP)."),
     )),
     Challenge("4.3", SOCIETY, "LLM-Systems Can Be Untrustworthy", "challenge-trustworthiness", (
@@ -209,9 +211,9 @@ CHALLENGES = (
              "lacks from chance only with an AUC of {entropy_auc:.2f}."),
         Link("watermark-sand",
              "Provenance can be washed off by attackers who could not have written the text: averaged over three "
-             "attackers weaker than the watermarking model, the walk removed the mark and kept a judge model's "
-             "quality on {kept_walk:.0%} of texts, against {kept_regeneration:.0%} when they wrote the texts "
-             "afresh with their own models."),
+             "attackers whose models are weaker than the watermarking one, the walk removed the mark and kept a "
+             "judge model's loss within a tenth of a nat of the original's on {kept_walk:.0%} of texts, against "
+             "{kept_regeneration:.0%} when they wrote the texts afresh with their own models."),
     )),
     Challenge("4.4", SOCIETY, "Socioeconomic Impacts of LLM May Be Highly Disruptive", "challenge-socioeconomic"),
     Challenge("4.5", SOCIETY, "LLM Governance Is Lacking", "challenge-governance", (
@@ -221,8 +223,8 @@ CHALLENGES = (
              "{frontier_cells} pairs of initialisation and width that get there, so a rule keyed to one "
              "resource misses the trade."),
         Link("watermark-sand",
-             "A rule that requires watermarks relies on their robustness; a random walk by an attacker weaker "
-             "than the watermarking model removed them from {attack_mean:.0%} of texts."),
+             "A rule that requires watermarks relies on their robustness; a random walk whose rewrites come from "
+             "a model weaker than the watermarking one removed them from {attack_mean:.0%} of texts."),
     )),
 )
 

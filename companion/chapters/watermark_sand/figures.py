@@ -23,7 +23,9 @@ from .experiment import (
     VERSION,
     Watermark,
     config_for,
+    fresh_sample_kept,
     green_lists,
+    per_prompt,
     run,
     vocabulary,
 )
@@ -86,10 +88,11 @@ def _interval(values) -> tuple[float, float]:
 
 
 def plot_walk_against_regeneration(result: Result):
-    """Per attacker, placed by its held-out loss: the share of texts (all schemes) erased with the quality
-    kept by the walk and by regeneration (left, 95% intervals), and how well the discriminator tells
-    the attacked texts from unwatermarked ones (right; dotted: two unwatermarked samples, dashed: the
-    watermarked texts before any attack)."""
+    """Per attacker, placed by its held-out loss: the share of texts erased with the quality kept by the
+    walk and by regeneration (left, averaged over the schemes per prompt, 95% intervals over prompts;
+    dotted: the blind walk; dashed: a fresh unwatermarked sample from the generator, the criterion's
+    ceiling), and the discriminator's AUC (right; grey band: its AUCs between two unwatermarked samples;
+    dashed: the watermarked texts before any attack)."""
     fig, (left, right) = figure(2, width=11.5, height=3.9)
     m = result.metrics
     losses = [a["loss"] for a in m["models"]["attackers"]]
@@ -97,28 +100,29 @@ def plot_walk_against_regeneration(result: Result):
     x = np.array(losses)[order]
     names = [m["attackers"][i] for i in order]
     for kind, colour, marker in (("walk", PALETTE["blue"], "o-"), ("regeneration", PALETTE["orange"], "s--")):
-        kept = [_interval(np.concatenate([m["schemes"][s]["attackers"][n][kind]["erased_quality_kept_per_text"]
-                                          for s in SCHEMES])) for n in names]
+        kept = [_interval(per_prompt([m["schemes"][s]["attackers"][n][kind]["erased_quality_kept_per_text"]
+                                      for s in SCHEMES])) for n in names]
         left.errorbar(x, [k[0] for k in kept], yerr=[k[1] for k in kept], fmt=marker, color=colour, capsize=3,
                       label=kind)
         auc = [np.mean([m["schemes"][s]["attackers"][n][kind]["discriminator_auc"] for s in SCHEMES]) for n in names]
         right.plot(x, auc, marker, color=colour, label=kind)
-    blind = np.concatenate([m["schemes"][s]["blind"]["erased_quality_kept_per_text"] for s in SCHEMES])
+    blind = per_prompt([m["schemes"][s]["blind"]["erased_quality_kept_per_text"] for s in SCHEMES])
     left.axhline(blind.mean(), color=PALETTE["black"], ls=":", lw=1.2, label="blind walk")
-    right.axhline(m["plain"]["discriminator_auc"], color=PALETTE["black"], ls=":", lw=1.2,
+    left.axhline(fresh_sample_kept(result)["mean"], color=PALETTE["green"], ls="--", lw=1.2,
+                 label="fresh sample from the generator")
+    right.axhspan(min(m["discriminator_null"]), max(m["discriminator_null"]), color="0.85",
                   label="two unwatermarked samples")
     right.axhline(np.mean([m["schemes"][s]["watermarked"]["discriminator_auc"] for s in SCHEMES]),
                   color=PALETTE["vermillion"], ls="--", lw=1.2, label="watermarked, not attacked")
-    left.axvline(m["models"]["generator_loss"], color=PALETTE["green"], lw=1, label="the generator's loss")
-    right.axvline(m["models"]["generator_loss"], color=PALETTE["green"], lw=1)
-    left.set(xlabel="attacker's held-out NLL per token (weaker to the right)", ylabel="texts erased, quality kept",
-             ylim=(-0.03, 1.03))
-    right.set(xlabel="attacker's held-out NLL per token (weaker to the right)",
-              ylabel="discriminator AUC (0.5: indistinguishable)", ylim=(0.3, 1.03))
+    for ax in (left, right):
+        ax.axvline(m["models"]["generator_loss"], color=PALETTE["green"], lw=1)
+        ax.set_xlabel("attacker's held-out NLL per token (weaker to the right; green: the generator's)")
+    left.set(ylabel="texts erased, quality kept", ylim=(-0.03, 1.03))
+    right.set(ylabel="discriminator AUC (0.5: indistinguishable)", ylim=(0.2, 1.03))
     left.set_title("Erased with the quality kept (all three schemes)", fontsize=10)
     right.set_title("Can a classifier tell the texts apart?", fontsize=10)
-    left.legend(fontsize=8, loc="upper right")
-    right.legend(fontsize=8, loc="lower right")
+    left.legend(fontsize=7, loc="upper right")
+    right.legend(fontsize=7, loc="lower right")
     return fig
 
 
