@@ -136,11 +136,12 @@ CHALLENGES = (
     Challenge("2.6", SCIENCE, "Multi-Agent Safety Is Not Assured by Single-Agent Safety", "challenge-multi-agent"),
     Challenge("2.7", SCIENCE, "Safety-Performance Trade-offs Are Poorly Understood", "challenge-trade-offs", (
         Link("watermark-sand",
-             "A watermark has a price and a limit: a classifier reading a judge model tells the texts of the "
-             "most visible of three schemes from unmarked continuations of the same prompts with an AUC of "
-             "{marked_auc_max:.2f} (two unmarked samples: {plain_auc:.2f}), and a random walk whose rewrites come "
-             "from a model weaker than the watermarking one still erased the marks from {attack_mean:.0%} of "
-             "texts."),
+             "A watermark has a price and a limit: a classifier reading a judge model tells marked texts from "
+             "unmarked continuations of the same prompts with an AUC of {auc_kgw:.2f} (KGW), {auc_unigram:.2f} "
+             "(Unigram) and {auc_exp:.2f} (EXP), where two unmarked samples reach at most {null_max:.2f}, so at "
+             "least the most visible scheme costs something a reader's tools can see; and a random walk whose "
+             "rewrites come from a model weaker than the watermarking one still erased the marks from "
+             "{attack_mean:.0%} of texts."),
     )),
     Challenge("3.1", METHODS, "Pretraining Produces Misaligned Models", "challenge-pretraining", (
         Link("transcendence",
@@ -309,8 +310,8 @@ def _watermark_sand(report: dict) -> dict:
     return {"detect_min": min(report[s]["detect_rate"] for s in WATERMARKS),
             **{f"attack_{name}": report[name][strongest]["walk"]["erased"] for name in WATERMARKS},
             "attack_mean": float(np.mean([report[s][strongest]["walk"]["erased"] for s in WATERMARKS])),
-            "marked_auc_max": max(report[s]["watermarked"]["discriminator_auc"] for s in WATERMARKS),
-            "plain_auc": report["plain"]["discriminator_auc"],
+            **{f"auc_{name}": report[name]["watermarked"]["discriminator_auc"] for name in WATERMARKS},
+            "null_max": report["plain"]["discriminator_null_max"],
             "kept_walk": float(np.mean([c["walk"]["mean"] for c in compared])),
             "kept_regeneration": float(np.mean([c["regeneration"]["mean"] for c in compared]))}
 
@@ -479,7 +480,8 @@ WORDING: dict[tuple[str, str], Callable[[dict], bool]] = {
     ("2.4", "increasing-complexity"): lambda f: (f["early_ratio"] >= 0.7
                                                  and f["network_accuracy"] > f["linear_accuracy"]),
     ("2.5", "transcendence"): lambda f: f["gain_low"] > 0,
-    ("2.7", "watermark-sand"): lambda f: f["marked_auc_max"] > f["plain_auc"] + 0.1 and f["attack_mean"] >= 0.5,
+    ("2.7", "watermark-sand"): lambda f: (max(f[f"auc_{name}"] for name in WATERMARKS) > f["null_max"]
+                                          and f["attack_mean"] >= 0.5),
     ("3.1", "transcendence"): lambda f: f["toy_diverse"] > 0.1 and f["toy_shared"] < f["toy_diverse"] / 2,
     ("3.2", "increasing-complexity"): lambda f: f["mu_share"] >= 0.7,
     ("3.3", "hidden-progress"): lambda f: (f["share_before_fall"] > 1.1 * f["chance_share"]
@@ -522,7 +524,8 @@ COUNTEREXAMPLES: dict[tuple[str, str], list[Callable[[dict], dict]]] = {
     ("2.4", "increasing-complexity"): [lambda f: {"early_ratio": 0.69},
                                        lambda f: {"network_accuracy": f["linear_accuracy"]}],
     ("2.5", "transcendence"): [lambda f: {"gain_low": 0.0}],
-    ("2.7", "watermark-sand"): [lambda f: {"marked_auc_max": f["plain_auc"] + 0.1}, lambda f: {"attack_mean": 0.49}],
+    ("2.7", "watermark-sand"): [lambda f: {f"auc_{name}": f["null_max"] for name in WATERMARKS},
+                                lambda f: {"attack_mean": 0.49}],
     ("3.1", "transcendence"): [lambda f: {"toy_diverse": 0.1}, lambda f: {"toy_shared": f["toy_diverse"] / 2}],
     ("3.2", "increasing-complexity"): [lambda f: {"mu_share": 0.69}],
     ("3.3", "hidden-progress"): [lambda f: {"share_before_fall": 1.1 * f["chance_share"]},

@@ -911,7 +911,8 @@ def reproduce(scale: str | None = None, seed: int = 0) -> dict:
     m = result.metrics
     report = {"topic": NAME, "scale": scale, "seed": seed, "models": m["models"],
               "false_positive_rate": {s: m["schemes"][s]["false_positive_rate"] for s in SCHEMES},
-              "plain": {key: m["plain"][key] for key in ("distinct2", "unique_ratio", "discriminator_auc")}}
+              "plain": {**{key: m["plain"][key] for key in ("distinct2", "unique_ratio", "discriminator_auc")},
+                        "discriminator_null_max": max(m["discriminator_null"])}}
     for scheme in SCHEMES:
         s = m["schemes"][scheme]
         report[scheme] = {
