@@ -735,17 +735,14 @@ def held_out_prompts(config: Config, count: int, stream: int = 31) -> torch.Tens
 
 class Referee:
     """The quality measures of a set of texts, one per prompt, against the unwatermarked continuations
-    of the same prompts (`reference`, several per prompt), all read by the judge."""
+    of the same prompts (`reference_features`: the judge's `judge_features` of several per prompt,
+    prompt by prompt), all read by the judge."""
 
-    def __init__(self, judge: Transformer, reference: torch.Tensor, per_prompt: int, prompt_length: int):
+    def __init__(self, judge: Transformer, reference_features: np.ndarray, per_prompt: int, prompt_length: int):
         self.judge, self.prompt_length = judge, prompt_length
-        self.reference_features = judge_features(judge, reference, prompt_length)
-        self.reference_prompts = np.repeat(np.arange(len(reference) // per_prompt), per_prompt)
-        self.reference_nll = self.reference_features[:, -1].reshape(-1, per_prompt).mean(1)  # per prompt
-
-    def nll(self, texts: torch.Tensor) -> np.ndarray:
-        with torch.no_grad():
-            return (-quality(self.judge, texts, self.prompt_length)).numpy()
+        self.reference_features = reference_features
+        self.reference_prompts = np.repeat(np.arange(len(reference_features) // per_prompt), per_prompt)
+        self.reference_nll = reference_features[:, -1].reshape(-1, per_prompt).mean(1)  # per prompt
 
     def measure(self, texts: torch.Tensor) -> dict:
         features = judge_features(self.judge, texts, self.prompt_length)
@@ -789,7 +786,8 @@ def _compute(config: Config, device: torch.device) -> Result:
     plain, _ = generate(lms["generator"], prompts.repeat_interleave(per_prompt, 0), config.new_tokens, None,
                         generator)
     held_back = torch.arange(len(plain)) % per_prompt == per_prompt - 1
-    referee = Referee(lms["judge"], plain[~held_back], per_prompt - 1, P)
+    plain_features = judge_features(lms["judge"], plain, P)  # read once: the reference and the null
+    referee = Referee(lms["judge"], plain_features[~held_back.numpy()], per_prompt - 1, P)
     marked = {scheme: generate(lms["generator"], prompts, config.new_tokens, config.watermark(scheme), generator)[0]
               for scheme in SCHEMES}
     everything = torch.cat([marked[scheme] for scheme in SCHEMES])
@@ -801,8 +799,7 @@ def _compute(config: Config, device: torch.device) -> Result:
 
     metrics = {"config": dataclasses.asdict(config), "checkpoints": walks[names[0]]["steps"],
                "attackers": names, "schemes": {},
-               "discriminator_null": discriminator_null(judge_features(lms["judge"], plain, P), per_prompt,
-                                                        config.seed),
+               "discriminator_null": discriminator_null(plain_features, per_prompt, config.seed),
                "plain": {**referee.measure(plain[held_back]),
                          "scores": {}}}
     arrays = {"prompts": prompts, "plain": plain}
