@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 
 import chess
 import numpy as np
 from torch import nn
+
+from companion.core.cache import Result, cached_training
 
 from .players import (
     STOCKFISH_RUNG,
@@ -23,6 +26,8 @@ from .players import (
     stockfish_rewards,
 )
 from .policy import (
+    NAME,
+    VERSION,
     ChessConfig,
     ModelPlayer,
     _random_pairings,
@@ -35,18 +40,39 @@ from .policy import (
 
 # ----------------------------------------------------------------------------- rewards on held-out positions
 
+@dataclass(frozen=True)
+class PositionsConfig:
+    """What the held-out positions depend on: the runs scored on the same experts' positions (the main
+    run and three of its controls) read them from one cache entry."""
+
+    error_rates: tuple
+    errors: str
+    diversity: str
+    eval_positions: int
+    opening_plies: int
+    max_plies: int
+    seed: int
+
+
+def _evaluation_positions(config: PositionsConfig, device) -> Result:
+    rng = np.random.default_rng(int(np.random.SeedSequence([config.seed, 2]).generate_state(1)[0]))
+    experts = make_experts(ChessConfig(**dataclasses.asdict(config)))
+    pairings = _random_pairings(experts, config.eval_positions, rng)
+    games = play_games(pairings, int(rng.integers(2**31)), config.opening_plies, config.max_plies, resign=False)
+    stacks = [game.moves[:int(rng.integers(config.opening_plies, len(game.moves)))]
+              for game in games if len(game.moves) > config.opening_plies]
+    return Result(metrics={"positions": stacks})
+
+
 def evaluation_positions(config: ChessConfig) -> list:
     """`eval_positions` boards (with their move stacks), one from each of as many fresh expert games,
-    at a uniformly drawn ply after the opening: positions of the kind the experts reach, never trained on."""
-    rng = np.random.default_rng(int(np.random.SeedSequence([config.seed, 2]).generate_state(1)[0]))
-    pairings = _random_pairings(make_experts(config), config.eval_positions, rng)
-    games = play_games(pairings, int(rng.integers(2**31)), config.opening_plies, config.max_plies, resign=False)
+    at a uniformly drawn ply after the opening: positions of the kind the experts reach, never trained on.
+    Cached on their own (as move lists)."""
+    key = PositionsConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(PositionsConfig)})
     boards = []
-    for game in games:
-        if len(game.moves) <= config.opening_plies:
-            continue
+    for stack in cached_training(f"{NAME}-positions", VERSION, key, _evaluation_positions).metrics["positions"]:
         board = chess.Board()
-        for uci in game.moves[:int(rng.integers(config.opening_plies, len(game.moves)))]:
+        for uci in stack:
             board.push_uci(uci)
         boards.append(board)
     return boards

@@ -144,10 +144,9 @@ class ReferencePlayer:
         self.random_rate = random_rate
         self.name = "reference" if random_rate == 0 else f"reference, {random_rate:.0%} random"
 
-    def choose(self, boards, rngs):
+    def choose(self, boards, rngs, candidates=None):
         chosen = []
-        for board, rng in zip(boards, rngs):
-            moves = candidate_moves(board)
+        for board, rng, moves in zip(boards, rngs, candidates or map(candidate_moves, boards)):
             if rng.random() < self.random_rate:
                 chosen.append(moves[rng.integers(len(moves))])
             else:
@@ -175,20 +174,23 @@ class Expert:
     def _who(self) -> int:
         return 0 if self.diversity == "shared" else self.index + 1
 
-    def errs(self, board) -> bool:
-        """Whether this is one of the positions where the expert's hashed errors fall."""
-        return _unit_hash(position_key(board), self.seed, self._who) < self.error_rate
+    def errs(self, board, key: int | None = None) -> bool:
+        """Whether this is one of the positions where the expert's hashed errors fall (`key`: the
+        board's `position_key`, where the caller has it already)."""
+        key = position_key(board) if key is None else key
+        return _unit_hash(key, self.seed, self._who) < self.error_rate
 
     def move(self, board, moves=None):
         moves = candidate_moves(board) if moves is None else moves
         if self.errors == "blind-spot":
             return reference_move(board, moves, blind=self.blind)
-        if not self.errs(board):
+        key = position_key(board)
+        if not self.errs(board, key):
             return reference_move(board, moves)
-        return moves[int(_unit_hash(position_key(board), self.seed, 1000 + self._who) * len(moves))]
+        return moves[int(_unit_hash(key, self.seed, 1000 + self._who) * len(moves))]
 
-    def choose(self, boards, rngs):
-        return [self.move(board) for board in boards]
+    def choose(self, boards, rngs, candidates=None):
+        return [self.move(board, moves) for board, moves in zip(boards, candidates or map(candidate_moves, boards))]
 
 
 class Committee:
@@ -201,8 +203,9 @@ class Committee:
     def __init__(self, experts: list):
         self.experts = experts
 
-    def choose(self, boards, rngs):
-        return [self.experts[rng.integers(len(self.experts))].move(board) for board, rng in zip(boards, rngs)]
+    def choose(self, boards, rngs, candidates=None):
+        return [self.experts[rng.integers(len(self.experts))].move(board, moves)
+                for board, rng, moves in zip(boards, rngs, candidates or map(candidate_moves, boards))]
 
 
 STOCKFISH_RUNG = "stockfish, depth 1"
@@ -237,7 +240,7 @@ class StockfishPlayer:
         self.engine = engine
         self.calls = 0
 
-    def choose(self, boards, rngs):
+    def choose(self, boards, rngs, candidates=None):
         chosen = []
         for board in boards:
             self.calls += 1
@@ -312,8 +315,9 @@ def play_games(pairings: list[tuple], seed: int, opening_plies: int, max_plies: 
     RESIGN_PLIES plies in a row loses (rated games); without, games run to the end or to `max_plies`
     (the experts' games, which are training data). Game g draws its opening from a generator seeded
     with (seed, numbers[g]) (default: g), so a game does not depend on which others it is played with.
-    `on_move(game_number, board, move, player)` is called before
-    each player's move (to collect training positions)."""
+    Each position's candidate moves are generated once and handed to the player, as
+    `player.choose(boards, rngs, candidates)`, and to `on_move(game_number, board, move, player, candidates)`,
+    which is called before each player's move (to collect training positions)."""
     boards = [chess.Board() for _ in pairings]
     rngs = [np.random.default_rng([seed, g]) for g in (range(len(pairings)) if numbers is None else numbers)]
     for board, rng in zip(boards, rngs):
@@ -341,10 +345,11 @@ def play_games(pairings: list[tuple], seed: int, opening_plies: int, max_plies: 
         for games in to_move.values():
             first = boards[games[0]]
             player = pairings[games[0]][0 if first.turn else 1]
-            moves = player.choose([boards[g] for g in games], [rngs[g] for g in games])
-            for g, move in zip(games, moves):
+            candidates = [candidate_moves(boards[g]) for g in games]
+            moves = player.choose([boards[g] for g in games], [rngs[g] for g in games], candidates)
+            for g, move, choices in zip(games, moves, candidates):
                 if on_move is not None:
-                    on_move(g, boards[g], move, player)
+                    on_move(g, boards[g], move, player, choices)
                 boards[g].push(move)
     return [Game(white.name, black.name, [m.uci() for m in board.move_stack], *results[g])
             for g, ((white, black), board) in enumerate(zip(pairings, boards))]

@@ -39,7 +39,8 @@ from .players import (
 from .toy import DIVERSITY
 
 NAME = "transcendence"
-VERSION = 4  # 4: experts of different strengths, shared experts share wrong moves, optional head, legal moves scored
+VERSION = 5  # 4: experts of different strengths, shared experts share wrong moves, optional head, legal moves scored;
+# 5: two attention heads instead of four
 
 
 # ----------------------------------------------------------------------------- configuration
@@ -70,7 +71,7 @@ class ChessConfig:
     model: str = "board"
     width: int = 32
     layers: int = 1
-    heads: int = 4
+    heads: int = 2  # 16 dimensions a head: four heads of 8 cost 1.7 times as much a step (benchmarks/RESULTS.md)
     relative_head: bool = True
     steps: int = 1500
     batch: int = 128
@@ -128,7 +129,7 @@ SCALES = {
     "test": dict(train_games=300, steps=500, eval_positions=300, ladder_games=16, temperatures=(1.0, 0.1, 0.001),
                  ladder=(0.0, 0.4, 0.8, 1.0)),
     "book": {},
-    "full": dict(model="sequence", train_games=4000, width=128, layers=4, steps=12000, eval_positions=3000,
+    "full": dict(model="sequence", train_games=4000, width=128, layers=4, heads=4, steps=12000, eval_positions=3000,
                  ladder_games=60),
 }
 
@@ -195,11 +196,11 @@ def expert_games(config: ChessConfig, count: int, stream: int) -> tuple[list[Gam
     examples = {"boards": [], "targets": [], "reference": [], "game": [], "ply": []}
     legal = []
 
-    def record(game: int, board, move, player) -> None:
-        legal.append([move_index(board, m) for m in candidate_moves(board)])
+    def record(game: int, board, move, player, moves) -> None:
+        legal.append([move_index(board, m) for m in moves])
         examples["boards"].append(encode_board(board))
         examples["targets"].append(move_index(board, move))
-        examples["reference"].append(move_index(board, reference_move(board)))
+        examples["reference"].append(move_index(board, reference_move(board, moves)))
         examples["game"].append(game)
         examples["ply"].append(len(board.move_stack))
 
@@ -210,6 +211,40 @@ def expert_games(config: ChessConfig, count: int, stream: int) -> tuple[list[Gam
     for row, moves in zip(examples["legal"], legal):
         row[:len(moves)] = moves
     return games, examples
+
+
+@dataclass(frozen=True)
+class GamesConfig:
+    """What the experts' training games depend on: the models trained on the same experts' games (the
+    main run and the one without its relative head) read them from one cache entry."""
+
+    error_rates: tuple
+    errors: str
+    diversity: str
+    train_games: int
+    opening_plies: int
+    max_plies: int
+    seed: int
+
+
+# narrow types on disk; the training reads them as int64
+_EXAMPLE_DTYPES = {"boards": torch.int8, "targets": torch.int16, "reference": torch.int16, "game": torch.int32,
+                   "ply": torch.int16, "legal": torch.int16}
+
+
+def _training_games(config: GamesConfig, device: torch.device) -> Result:
+    chess_config = ChessConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(GamesConfig)})
+    games, examples = expert_games(chess_config, config.train_games, stream=0)
+    return Result(metrics={"games": [dataclasses.asdict(game) for game in games]},
+                  arrays={name: torch.as_tensor(values).to(_EXAMPLE_DTYPES[name]) for name, values in examples.items()})
+
+
+def training_games(config: ChessConfig) -> tuple[list[Game], dict[str, np.ndarray]]:
+    """`expert_games` for the training data (stream 0), cached on its own."""
+    key = GamesConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(GamesConfig)})
+    result = cached_training(f"{NAME}-games", VERSION, key, _training_games)
+    games = [Game(**game) for game in result.metrics["games"]]
+    return games, {name: values.numpy().astype(np.int64) for name, values in result.arrays.items()}
 
 
 def sequence_tokens(games: list[Game], length: int) -> np.ndarray:
@@ -354,8 +389,7 @@ VALIDATION_EXAMPLES = 1024  # enough to follow training; all of them would cost 
 
 def _train_policy(config: PolicyConfig, device: torch.device) -> Result:
     started = time.perf_counter()
-    chess_config = ChessConfig(**dataclasses.asdict(config))
-    games, examples = expert_games(chess_config, config.train_games, stream=0)
+    games, examples = training_games(ChessConfig(**dataclasses.asdict(config)))
     held_out = examples["game"] >= int(0.9 * config.train_games)  # the last tenth of the games: validation
     train_part = {k: v[~held_out] for k, v in examples.items()}
     valid = {k: torch.as_tensor(v[held_out][:VALIDATION_EXAMPLES]) for k, v in examples.items()}
@@ -491,11 +525,10 @@ class ModelPlayer:
         self.model, self.kind, self.tau = model, kind, tau
         self.name = f"model, tau = {tau:g}"
 
-    def choose(self, boards, rngs):
+    def choose(self, boards, rngs, candidates=None):
         logits = policy_logits(self.model, self.kind, boards)
         chosen = []
-        for row, board, rng in zip(logits, boards, rngs):
-            moves = candidate_moves(board)
+        for row, board, rng, moves in zip(logits, boards, rngs, candidates or map(candidate_moves, boards)):
             chosen.append(moves[rng.choice(len(moves), p=move_distribution(row, board, moves, self.tau))])
         return chosen
 
