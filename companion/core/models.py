@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from .config import check_choice, check_int
 
-POSITIONAL = ("relative", "learned", "none")
+POSITIONAL = ("relative", "relative-vector", "learned", "none")
 
 
 class SelfAttention(nn.Module):
@@ -21,16 +21,23 @@ class SelfAttention(nn.Module):
 
     The relative bias b[h, t - s] is added to the score of query t on key s: a head can then
     attend "one step back" without reading any content, which a previous-token head needs.
+    With `relative_vectors` (causal only) the score gains q_t . r[t - s] instead, a learned vector per
+    offset inside the query-key product, as in the statistical induction heads paper's code: how far
+    back a position looks can then depend on what it holds.
     """
 
-    def __init__(self, d_model: int, n_heads: int, max_len: int, relative: bool, causal: bool):
+    def __init__(self, d_model: int, n_heads: int, max_len: int, relative: bool, causal: bool,
+                 relative_vectors: bool = False):
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model must be divisible by n_heads, got {d_model} and {n_heads}")
+        if relative_vectors and not causal:
+            raise ValueError("relative_vectors needs causal attention (offsets t - s >= 0)")
         self.n_heads, self.causal = n_heads, causal
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=False)
         self.out = nn.Linear(d_model, d_model, bias=False)
         self.relative_bias = nn.Parameter(torch.zeros(n_heads, max_len)) if relative else None
+        self.relative_vectors = nn.Parameter(torch.randn(max_len, d_model) * 0.02) if relative_vectors else None
         offsets = torch.arange(max_len)[:, None] - torch.arange(max_len)[None, :]
         self.register_buffer("offsets", offsets, persistent=False)
 
@@ -47,13 +54,24 @@ class SelfAttention(nn.Module):
             bias = bias.masked_fill(offsets < 0, float("-inf"))
         return bias
 
+    def vector_scores(self, q: torch.Tensor) -> torch.Tensor:
+        """(B, H, T, T): q_t . r[t - s] for every query t and key s <= t (keys after t get offset 0's,
+        which the causal mask removes): one product with every offset's vector, then a gather."""
+        T = q.shape[2]
+        vectors = self.relative_vectors[:T].view(T, self.n_heads, -1).transpose(0, 1)  # (H, offsets, D/H)
+        by_offset = q @ vectors.transpose(-1, -2)  # (B, H, T, offsets)
+        return by_offset.gather(-1, self.offsets[:T, :T].clamp(min=0).expand_as(by_offset))
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         B, T, D = x.shape
         H = self.n_heads
         q, k, v = self.qkv(x).view(B, T, 3, H, D // H).permute(2, 0, 3, 1, 4)  # each (B, H, T, D/H)
         # scaling q rather than the (B, H, T, T) scores is T / (D/H) times less work, forward and backward;
         # the bias is added in place, as the product's backward does not need the product
-        scores = (q * (1 / math.sqrt(D // H))) @ k.transpose(-1, -2)  # (B, H, T, T)
+        q = q * (1 / math.sqrt(D // H))
+        scores = q @ k.transpose(-1, -2)  # (B, H, T, T)
+        if self.relative_vectors is not None:
+            scores = scores + self.vector_scores(q)
         bias = self.position_bias(T)
         attention = (scores if bias is None else scores.add_(bias)).softmax(dim=-1)
         mixed = (attention @ v).transpose(1, 2).reshape(B, T, D)
@@ -61,10 +79,11 @@ class SelfAttention(nn.Module):
 
 
 class Block(nn.Module):
-    def __init__(self, d_model, n_heads, max_len, relative, causal, attention_only, layer_norm):
+    def __init__(self, d_model, n_heads, max_len, relative, causal, attention_only, layer_norm,
+                 relative_vectors=False):
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
-        self.attention = SelfAttention(d_model, n_heads, max_len, relative, causal)
+        self.attention = SelfAttention(d_model, n_heads, max_len, relative, causal, relative_vectors)
         self.mlp = None
         if not attention_only:
             self.norm2 = nn.LayerNorm(d_model) if layer_norm else nn.Identity()
@@ -99,7 +118,7 @@ class Transformer(nn.Module):
         self.position = nn.Embedding(max_len, d_model) if positional == "learned" else None
         self.blocks = nn.ModuleList(
             Block(d_model, n_heads, max_len, positional == "relative", causal, attention_only,
-                  layer_norm)
+                  layer_norm, relative_vectors=positional == "relative-vector")
             for _ in range(n_layers)
         )
         self.norm = nn.LayerNorm(d_model) if layer_norm else nn.Identity()

@@ -64,8 +64,31 @@ def test_doubly_stochastic_prior_has_no_useful_unigram_solution():
 
 
 @pytest.fixture(scope="module")
-def priors():
-    return ih.experiments("test", seed=SEEDS[0])["priors"]
+def found():
+    return ih.experiments("test", seed=SEEDS[0])
+
+
+@pytest.fixture(scope="module")
+def priors(found):
+    return found["priors"]
+
+
+def test_the_papers_positional_scheme_is_trained_beside_ours_and_the_page_says_what_it_found(found):
+    ours, paper = found["main"][0], found["paper_positions"]
+    assert paper.metrics["config"] == {**ours.metrics["config"], "positional": "relative-vector"}
+    schemes = {"relative": ih.previous_token_profile(ours), "relative-vector": ih.previous_token_profile(paper)}
+    assert schemes["relative-vector"]["final_gap_to_bigram"] < 0.03  # the paper's scheme learns the task too
+    for scheme in schemes.values():  # measured: sharp early in the sequence, diluted late, in both schemes
+        first, last = min(scheme["at"], key=int), max(scheme["at"], key=int)
+        assert scheme["at"][first] > scheme["at"][last] + 0.1, schemes
+    sentences = ih.positional_sentences(schemes)
+    sharp = max(scheme["mean"] for scheme in schemes.values()) >= ih.SHARP_PREVIOUS_TOKEN
+    assert ("Neither scheme" in sentences["verdict"]) == (not sharp)
+    # counterexamples: a sharp head with the paper's scheme only, and heads that do not fade
+    doctored = {**schemes, "relative-vector": {**schemes["relative-vector"], "mean": 0.9}}
+    assert "does make the head sharp" in ih.positional_sentences(doctored)["verdict"]
+    flat = {name: {**scheme, "at": {t: 0.5 for t in scheme["at"]}, "mean": 0.5} for name, scheme in schemes.items()}
+    assert "diluted late" not in ih.positional_sentences(flat)["verdict"]
 
 
 def test_the_prior_experiment_runs_at_the_papers_settings_on_one_test_set(priors):
