@@ -74,7 +74,7 @@ class ChessConfig:
     heads: int = 2  # 16 dimensions a head: four heads of 8 cost 1.7 times as much a step (benchmarks/RESULTS.md)
     relative_head: bool = True
     steps: int = 1500
-    batch: int = 128
+    batch: int = 64  # 128 costs twice as much for the same verdicts at book scale (benchmarks/RESULTS.md)
     lr: float = 3e-3
     eval_positions: int = 1000
     temperatures: tuple = (1.0, 0.5, 0.3, 0.2, 0.1, 0.03, 0.001)
@@ -126,11 +126,11 @@ class ChessConfig:
 
 
 SCALES = {
-    "test": dict(train_games=300, steps=500, eval_positions=300, ladder_games=16, temperatures=(1.0, 0.1, 0.001),
-                 ladder=(0.0, 0.4, 0.8, 1.0)),
+    "test": dict(train_games=300, steps=500, batch=128, eval_positions=300, ladder_games=16,
+                 temperatures=(1.0, 0.1, 0.001), ladder=(0.0, 0.4, 0.8, 1.0)),
     "book": {},
-    "full": dict(model="sequence", train_games=4000, width=128, layers=4, heads=4, steps=12000, eval_positions=3000,
-                 ladder_games=60),
+    "full": dict(model="sequence", train_games=4000, width=128, layers=4, heads=4, steps=12000, batch=128,
+                 eval_positions=3000, ladder_games=60),
 }
 
 
