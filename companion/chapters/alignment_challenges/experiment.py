@@ -214,7 +214,9 @@ CHALLENGES = (
              "Provenance can be washed off by attackers who could not have written the text: averaged over three "
              "attackers whose models are weaker than the watermarking one, the walk removed the mark and kept a "
              "judge model's loss within a tenth of a nat of the original's on {kept_walk:.0%} of texts, against "
-             "{kept_regeneration:.0%} when they wrote the texts afresh with their own models."),
+             "{kept_regeneration:.0%} when they wrote the texts afresh with their own models (per attacker, "
+             "strongest first, the walk's advantage in percentage points has the 95% intervals "
+             "{advantage_intervals} over the prompts)."),
     )),
     Challenge("4.4", SOCIETY, "Socioeconomic Impacts of LLM May Be Highly Disruptive", "challenge-socioeconomic"),
     Challenge("4.5", SOCIETY, "LLM Governance Is Lacking", "challenge-governance", (
@@ -313,7 +315,10 @@ def _watermark_sand(report: dict) -> dict:
             **{f"auc_{name}": report[name]["watermarked"]["discriminator_auc"] for name in WATERMARKS},
             "null_max": report["plain"]["discriminator_null_max"],
             "kept_walk": float(np.mean([c["walk"]["mean"] for c in compared])),
-            "kept_regeneration": float(np.mean([c["regeneration"]["mean"] for c in compared]))}
+            "kept_regeneration": float(np.mean([c["regeneration"]["mean"] for c in compared])),
+            # the paired walk-minus-regeneration share per attacker, in percentage points, over the prompts
+            "advantage_intervals": ", ".join("[{:+.0f}, {:+.0f}]".format(*(100 * np.array(c["difference"]["ci"])))
+                                             for c in compared)}
 
 
 def _transcendence(report: dict) -> dict:
