@@ -460,9 +460,9 @@ def experiments(scale: str | None = None, seed: int = 0, n_jobs: int = 2) -> dic
     priors = prior_configs(scale, seed)
     flat = mains + [c for prior in PRIOR_EXPERIMENT for c in priors[prior]] + [paper_positions_config(scale, seed)]
     results = iter(run_many(flat, n_jobs=n_jobs))
-    main = [next(results) for _ in mains]
-    found = {"priors": {prior: [next(results) for _ in priors[prior]] for prior in PRIOR_EXPERIMENT}}
-    return {"main": main, **found, "paper_positions": next(results)}
+    return {"main": [next(results) for _ in mains],  # in `flat`'s order
+            "priors": {prior: [next(results) for _ in priors[prior]] for prior in PRIOR_EXPERIMENT},
+            "paper_positions": next(results)}
 
 
 PROFILE_POSITIONS = (1, 10, 40, 99)  # queries at which the previous-token score is reported

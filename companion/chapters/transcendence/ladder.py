@@ -31,6 +31,7 @@ from .policy import (
     ChessConfig,
     ModelPlayer,
     _random_pairings,
+    config_part,
     load_policy,
     make_experts,
     move_distribution,
@@ -68,8 +69,8 @@ def evaluation_positions(config: ChessConfig) -> list:
     """`eval_positions` boards (with their move stacks), one from each of as many fresh expert games,
     at a uniformly drawn ply after the opening: positions of the kind the experts reach, never trained on.
     Cached on their own (as move lists)."""
-    key = PositionsConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(PositionsConfig)})
     boards = []
+    key = config_part(config, PositionsConfig)
     for stack in cached_training(f"{NAME}-positions", VERSION, key, _evaluation_positions).metrics["positions"]:
         board = chess.Board()
         for uci in stack:

@@ -74,7 +74,7 @@ class ChessConfig:
     heads: int = 2  # 16 dimensions a head: four heads of 8 cost 1.7 times as much a step (benchmarks/RESULTS.md)
     relative_head: bool = True
     steps: int = 1500
-    batch: int = 64  # 128 costs twice as much for the same verdicts at book scale (benchmarks/RESULTS.md)
+    batch: int = 64  # a step of 128 costs twice as much; the book's verdicts stay, but one (benchmarks/RESULTS.md)
     lr: float = 3e-3
     eval_positions: int = 1000
     temperatures: tuple = (1.0, 0.5, 0.3, 0.2, 0.1, 0.03, 0.001)
@@ -148,8 +148,9 @@ def make_experts(config: ChessConfig) -> list[Expert]:
 
 
 @dataclass(frozen=True)
-class PolicyConfig:
-    """What a trained model depends on (the evaluation settings are left out of its cache key)."""
+class GamesConfig:
+    """What the experts' training games depend on: the models trained on the same experts' games (the
+    main run and the one without its relative head) read them from one cache entry."""
 
     error_rates: tuple
     errors: str
@@ -157,6 +158,14 @@ class PolicyConfig:
     train_games: int
     opening_plies: int
     max_plies: int
+    seed: int
+
+
+@dataclass(frozen=True)
+class PolicyConfig(GamesConfig):
+    """What a trained model depends on: its games, and how it is built and trained (the evaluation
+    settings are left out of its cache key)."""
+
     model: str
     width: int
     layers: int
@@ -165,11 +174,16 @@ class PolicyConfig:
     steps: int
     batch: int
     lr: float
-    seed: int
+
+
+def config_part(config: ChessConfig, part: type):
+    """The fields of `config` that the dataclass `part` names, as a `part`: a cache key that leaves out
+    the settings its entry does not depend on."""
+    return part(**{f.name: getattr(config, f.name) for f in dataclasses.fields(part)})
 
 
 def policy_config(config: ChessConfig) -> PolicyConfig:
-    return PolicyConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(PolicyConfig)})
+    return config_part(config, PolicyConfig)
 
 
 # ----------------------------------------------------------------------------- the experts' games
@@ -213,36 +227,20 @@ def expert_games(config: ChessConfig, count: int, stream: int) -> tuple[list[Gam
     return games, examples
 
 
-@dataclass(frozen=True)
-class GamesConfig:
-    """What the experts' training games depend on: the models trained on the same experts' games (the
-    main run and the one without its relative head) read them from one cache entry."""
-
-    error_rates: tuple
-    errors: str
-    diversity: str
-    train_games: int
-    opening_plies: int
-    max_plies: int
-    seed: int
-
-
 # narrow types on disk; the training reads them as int64
 _EXAMPLE_DTYPES = {"boards": torch.int8, "targets": torch.int16, "reference": torch.int16, "game": torch.int32,
                    "ply": torch.int16, "legal": torch.int16}
 
 
 def _training_games(config: GamesConfig, device: torch.device) -> Result:
-    chess_config = ChessConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(GamesConfig)})
-    games, examples = expert_games(chess_config, config.train_games, stream=0)
+    games, examples = expert_games(ChessConfig(**dataclasses.asdict(config)), config.train_games, stream=0)
     return Result(metrics={"games": [dataclasses.asdict(game) for game in games]},
                   arrays={name: torch.as_tensor(values).to(_EXAMPLE_DTYPES[name]) for name, values in examples.items()})
 
 
 def training_games(config: ChessConfig) -> tuple[list[Game], dict[str, np.ndarray]]:
     """`expert_games` for the training data (stream 0), cached on its own."""
-    key = GamesConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(GamesConfig)})
-    result = cached_training(f"{NAME}-games", VERSION, key, _training_games)
+    result = cached_training(f"{NAME}-games", VERSION, config_part(config, GamesConfig), _training_games)
     games = [Game(**game) for game in result.metrics["games"]]
     return games, {name: values.numpy().astype(np.int64) for name, values in result.arrays.items()}
 
