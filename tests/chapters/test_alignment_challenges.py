@@ -142,6 +142,15 @@ OTHER_SEEDS = {"induction-heads": 100, "increasing-complexity": 100, "margin-fea
                "hidden-progress": 1, "pareto-frontiers": 1}
 
 
+def test_the_watermark_erasures_are_given_with_their_intervals(test_scale_facts):
+    # Wilson intervals worked out by hand: 6 of 12 is 0.500 -+ 0.246, and 0 of 12 reaches up to 0.32/1.32
+    assert ac.share_interval(0.5, 12) == "25% to 75%" and ac.share_interval(0.0, 12) == "0% to 24%"
+    facts, sentences = test_scale_facts["watermark-sand"], ac.claims(test_scale_facts)
+    for section in ("2.7", "4.5"):
+        assert facts["attack_intervals"] in sentences[section, "watermark-sand"]
+    assert all(facts[f"attack_{name}_interval"] in sentences["4.2", "watermark-sand"] for name in ac.WATERMARKS)
+
+
 def test_the_claims_hold_for_another_seed():
     assert set(OTHER_SEEDS) == set(CHAPTERS) and 0 not in OTHER_SEEDS.values()
     reports = {topic: ac.chapter_reports("test", seed=seed, topics=[topic])[topic]

@@ -141,7 +141,7 @@ CHALLENGES = (
              "(Unigram) and {auc_exp:.2f} (EXP), where two unmarked samples reach at most {null_max:.2f}, so at "
              "least the most visible scheme costs something a reader's tools can see; and a random walk whose "
              "rewrites come from a model weaker than the watermarking one still erased the marks from "
-             "{attack_mean:.0%} of texts."),
+             "{attack_mean:.0%} of texts on average (95% intervals per scheme: {attack_intervals})."),
     )),
     Challenge("3.1", METHODS, "Pretraining Produces Misaligned Models", "challenge-pretraining", (
         Link("transcendence",
@@ -202,9 +202,9 @@ CHALLENGES = (
         Link("watermark-sand",
              "Watermarks are one proposed defence against misuse of generated text; each of the three was "
              "detected in at least {detect_min:.0%} of the marked texts, and a walk whose rewrites come from a "
-             "model weaker than the watermarking one erased {attack_kgw:.0%}, {attack_unigram:.0%} and "
-             "{attack_exp:.0%} of them "
-             "(KGW, Unigram, EXP)."),
+             "model weaker than the watermarking one erased {attack_kgw:.0%} ({attack_kgw_interval}), "
+             "{attack_unigram:.0%} ({attack_unigram_interval}) and {attack_exp:.0%} ({attack_exp_interval}) of "
+             "them (KGW, Unigram, EXP; 95% intervals over the texts)."),
     )),
     Challenge("4.3", SOCIETY, "LLM-Systems Can Be Untrustworthy", "challenge-trustworthiness", (
         Link("knowable-unknowable",
@@ -227,7 +227,8 @@ CHALLENGES = (
              "resource misses the trade."),
         Link("watermark-sand",
              "A rule that requires watermarks relies on their robustness; a random walk whose rewrites come from "
-             "a model weaker than the watermarking one removed them from {attack_mean:.0%} of texts."),
+             "a model weaker than the watermarking one removed them from {attack_mean:.0%} of texts on average over "
+             "the three schemes (95% intervals per scheme, KGW, Unigram and EXP: {attack_intervals})."),
     )),
 )
 
@@ -305,12 +306,27 @@ def _variable_creation(report: dict) -> dict:
 WATERMARKS = ("kgw", "unigram", "exp")
 
 
+def share_interval(share: float, count: int) -> str:
+    """A share of `count` independent trials as its 95% Wilson interval in percent, "40% to 75%"."""
+    from scipy.stats import binomtest  # imported here: only the capstone's watermark facts need it
+
+    interval = binomtest(round(share * count), count).proportion_ci(method="wilson")
+    return f"{interval.low:.0%} to {interval.high:.0%}"
+
+
 def _watermark_sand(report: dict) -> dict:
     attackers = [a["name"] for a in report["models"]["attackers"]]  # strongest first
     strongest = attackers[0]
     compared = [report["walk_against_regeneration"][name] for name in attackers]
+    texts = report["config"]["texts"]
     return {"detect_min": min(report[s]["detect_rate"] for s in WATERMARKS),
             **{f"attack_{name}": report[name][strongest]["walk"]["erased"] for name in WATERMARKS},
+            # each scheme's erased share over its texts, with its 95% interval (the texts of one scheme are
+            # independent; the three schemes share their prompts, so the intervals are not pooled)
+            **{f"attack_{name}_interval": share_interval(report[name][strongest]["walk"]["erased"], texts)
+               for name in WATERMARKS},
+            "attack_intervals": ", ".join(share_interval(report[name][strongest]["walk"]["erased"], texts)
+                                          for name in WATERMARKS),
             "attack_mean": float(np.mean([report[s][strongest]["walk"]["erased"] for s in WATERMARKS])),
             **{f"auc_{name}": report[name]["watermarked"]["discriminator_auc"] for name in WATERMARKS},
             "null_max": report["plain"]["discriminator_null_max"],
