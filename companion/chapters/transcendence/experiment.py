@@ -19,7 +19,15 @@ from companion.core.config import resolve_scale
 from companion.core.stats import verdict
 from companion.core.sweeps import sweep
 
-from .ladder import _ladder_part, fit_ratings, glicko_ratings, ladder_rungs, paired_interval, reward_table
+from .ladder import (
+    _ladder_part,
+    fit_ratings,
+    glicko_ratings,
+    ladder_rungs,
+    paired_interval,
+    position_rewards,
+    reward_table,
+)
 from .players import STOCKFISH_RUNG, ReferencePlayer, candidate_moves, move_rewards, play_games, reference_move
 from .policy import (
     NAME,
@@ -254,6 +262,7 @@ def ablation_results(scale: str | None = None, seed: int = 0) -> dict[str, dict]
     paired position by position."""
     main = config_for(scale, seed)
     found = ablations(main)
+    position_rewards(main)  # judged here, once, before the workers score three controls on these positions
     sweep(_train_and_score, [dict(config=config) for config in found.values()], n_jobs=2)
     results = {name: ablation_run(config) for name, config in found.items()}  # from the cache the sweep filled
     report = {name: ablation_summary(found[name], result) for name, result in results.items()}

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import chess
 import numpy as np
+import torch
 from torch import nn
 
 from companion.core.cache import Result, cached_training
@@ -79,6 +80,23 @@ def evaluation_positions(config: ChessConfig) -> list:
     return boards
 
 
+def _position_rewards(config: PositionsConfig, device) -> Result:
+    boards = evaluation_positions(config)
+    rewards = [move_rewards(board, candidate_moves(board)) for board in boards]
+    return Result(metrics={"positions": len(boards)},
+                  arrays={"rewards": torch.as_tensor(np.concatenate(rewards)),
+                          "counts": torch.as_tensor([len(r) for r in rewards])})
+
+
+def position_rewards(config: ChessConfig | PositionsConfig) -> list[np.ndarray]:
+    """The material judge's reward (`move_rewards`) of every candidate move of every held-out position,
+    in `candidate_moves` order: the costliest part of a reward table, cached beside the positions, so
+    that the main run and the three controls scored on its positions judge them once."""
+    key = config_part(config, PositionsConfig)
+    arrays = cached_training(f"{NAME}-position-rewards", VERSION, key, _position_rewards).arrays
+    return np.split(arrays["rewards"].numpy(), np.cumsum(arrays["counts"].numpy())[:-1])
+
+
 def expert_mixture(experts: list, board, moves) -> np.ndarray:
     """The distribution over `moves` that the experts' pooled games teach a learner: each expert with the
     same weight; an expert's hashed errors spread evenly over the candidates, since nothing on the board
@@ -105,6 +123,7 @@ def reward_table(config: ChessConfig, model: nn.Module, positions_from: ChessCon
     mixture (`expert_mixture`), with the mixture's own probability of the reference's move; whether the
     model's unmasked favourite move is illegal; and each position's moves."""
     boards = evaluation_positions(positions_from or config)
+    material = position_rewards(positions_from or config)
     experts = make_experts(config)
     logits = policy_logits(model, config.model, boards)
     judges = ["material"] + (["stockfish"] if config.stockfish else [])
@@ -124,10 +143,7 @@ def reward_table(config: ChessConfig, model: nn.Module, positions_from: ChessCon
             at_one["mixture_reference_probability"][p] = mixture[reference]
             at_one["tv_to_mixture"][p] = 0.5 * np.abs(distributions[one] - mixture).sum()
             for judge in judges:
-                if judge == "material":
-                    rewards = move_rewards(board, moves)
-                else:
-                    rewards = stockfish_rewards(engine, board, moves, p)
+                rewards = material[p] if judge == "material" else stockfish_rewards(engine, board, moves, p)
                 expert_rewards[judge][:, p] = rewards[chosen]
                 model_rewards[judge][:, p] = [d @ rewards for d in distributions]
     finally:
