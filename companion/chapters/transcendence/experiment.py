@@ -238,6 +238,18 @@ def ablations(config: ChessConfig) -> dict[str, Ablation]:
     return found
 
 
+def _train_in_worker(config: ChessConfig) -> None:
+    train_policy(config)  # the model reaches the parent through the cache
+
+
+def train_models(scale: str | None = None, seed: int = 0) -> None:
+    """The main run's model and its controls' models, with their games, trained two at a time before any of
+    them is scored: trained first on its own, the main model would leave one core idle."""
+    main = config_for(scale, seed)
+    models = [main, *(ablation.model for ablation in ablations(main).values())]
+    sweep(_train_in_worker, [dict(config=config) for config in models], n_jobs=2)
+
+
 def _train_and_score(config: Ablation) -> None:
     ablation_run(config)  # in a worker: the result reaches the parent through the cache
 
@@ -283,6 +295,7 @@ def reproduce(scale: str | None = None, seed: int = 0) -> dict:
     summary, and its ablations (`single_expert`, `no_head`, and `diversity` with the blind-spot
     committees' gains)."""
     scale = resolve_scale(scale)
+    train_models(scale, seed)
     result = run(config_for(scale, seed))
     report = {"topic": NAME, "scale": scale, "seed": seed, **summary(result)}
     report["no_resign"] = played_out(config_for(scale, seed))
