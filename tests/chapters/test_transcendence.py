@@ -82,6 +82,16 @@ def reports(runs):
     return {seed: tr.reproduce("test", seed) for seed in SEEDS}
 
 
+def test_the_cached_judgement_of_each_held_out_position_is_the_judges_own():
+    """The reward tables read the material judge's rewards from a cache shared by the runs scored on the
+    same positions: each position's entry must be that position's, move for move."""
+    config = tr.config_for("test", SEEDS[0])
+    boards, judged = tr.evaluation_positions(config), tr.position_rewards(config)
+    assert len(judged) == len(boards)
+    for board, rewards in list(zip(boards, judged))[::7]:
+        assert np.array_equal(rewards, tr.move_rewards(board, tr.candidate_moves(board)))
+
+
 def test_the_reference_player_takes_material_and_the_judge_sees_two_plies():
     board = chess.Board("4k3/8/8/3q4/4P3/8/8/4K3 w - - 0 1")  # e4 takes an undefended queen
     moves = tr.candidate_moves(board)
