@@ -318,16 +318,15 @@ def _watermark_sand(report: dict) -> dict:
     attackers = [a["name"] for a in report["models"]["attackers"]]  # strongest first
     strongest = attackers[0]
     compared = [report["walk_against_regeneration"][name] for name in attackers]
-    texts = report["config"]["texts"]
+    erased = {name: report[name][strongest]["walk"]["erased"] for name in WATERMARKS}
+    # each scheme's erased share over its texts, with its 95% interval (the texts of one scheme are
+    # independent; the three schemes share their prompts, so the intervals are not pooled)
+    intervals = {name: share_interval(share, report["config"]["texts"]) for name, share in erased.items()}
     return {"detect_min": min(report[s]["detect_rate"] for s in WATERMARKS),
-            **{f"attack_{name}": report[name][strongest]["walk"]["erased"] for name in WATERMARKS},
-            # each scheme's erased share over its texts, with its 95% interval (the texts of one scheme are
-            # independent; the three schemes share their prompts, so the intervals are not pooled)
-            **{f"attack_{name}_interval": share_interval(report[name][strongest]["walk"]["erased"], texts)
-               for name in WATERMARKS},
-            "attack_intervals": ", ".join(share_interval(report[name][strongest]["walk"]["erased"], texts)
-                                          for name in WATERMARKS),
-            "attack_mean": float(np.mean([report[s][strongest]["walk"]["erased"] for s in WATERMARKS])),
+            **{f"attack_{name}": share for name, share in erased.items()},
+            **{f"attack_{name}_interval": interval for name, interval in intervals.items()},
+            "attack_intervals": ", ".join(intervals.values()),
+            "attack_mean": float(np.mean(list(erased.values()))),
             **{f"auc_{name}": report[name]["watermarked"]["discriminator_auc"] for name in WATERMARKS},
             "null_max": report["plain"]["discriminator_null_max"],
             "kept_walk": float(np.mean([c["walk"]["mean"] for c in compared])),

@@ -90,8 +90,8 @@ def _position_rewards(config: PositionsConfig, device) -> Result:
 
 def position_rewards(config: ChessConfig | PositionsConfig) -> list[np.ndarray]:
     """The material judge's reward (`move_rewards`) of every candidate move of every held-out position,
-    in `candidate_moves` order: the costliest part of a reward table, cached beside the positions, so
-    that the main run and the three controls scored on its positions judge them once."""
+    in `candidate_moves` order, cached beside the positions, so that the main run and the three controls
+    scored on its positions judge them once (about 4.6 s for 1,000 positions, measured)."""
     key = config_part(config, PositionsConfig)
     arrays = cached_training(f"{NAME}-position-rewards", VERSION, key, _position_rewards).arrays
     return np.split(arrays["rewards"].numpy(), np.cumsum(arrays["counts"].numpy())[:-1])
