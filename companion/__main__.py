@@ -37,6 +37,7 @@ def reproduce(args) -> int:
     scale = resolve_scale(args.scale)  # the flag, else COMPANION_SCALE, else book
     out = writable_folder(Path(args.out), "--out")
     cache.prepare_root()
+    sweeps.job_limit()  # a bad COMPANION_JOBS is named now, not at the chapter's first sweep
     module = topic_module(args.topic)
     started = time.perf_counter()
     with sweeps.on_cluster(args.cluster) if args.cluster else contextlib.nullcontext():

@@ -269,7 +269,7 @@ def test_student_notebooks_never_overwrite_the_chapters(tmp_path):
 
 
 @pytest.mark.parametrize("problem", ["out is a file", "out under a file", "out unwritable", "cache is a file",
-                                     "cache unwritable", "scale from the environment"])
+                                     "cache unwritable", "scale from the environment", "jobs from the environment"])
 def test_paths_and_settings_are_checked_before_any_compute(tmp_path, problem):
     (tmp_path / "a-file").write_text("x")
     out, env = str(tmp_path / "out"), {"COMPANION_CACHE": str(tmp_path / "cache")}
@@ -277,7 +277,8 @@ def test_paths_and_settings_are_checked_before_any_compute(tmp_path, problem):
                 "out unwritable": ("--out must be a writable folder",),
                 "cache is a file": ("COMPANION_CACHE must be a folder",),
                 "cache unwritable": ("COMPANION_CACHE must be a writable folder",),
-                "scale from the environment": ("COMPANION_SCALE must be one of", "'huge'")}[problem]
+                "scale from the environment": ("COMPANION_SCALE must be one of", "'huge'"),
+                "jobs from the environment": ("COMPANION_JOBS must be a positive integer", "'0'")}[problem]
     if problem == "out is a file":
         out = str(tmp_path / "a-file")
     elif problem == "out under a file":
@@ -288,8 +289,10 @@ def test_paths_and_settings_are_checked_before_any_compute(tmp_path, problem):
         env["COMPANION_CACHE"] = str(tmp_path / "a-file")
     elif problem == "cache unwritable":
         env["COMPANION_CACHE"] = "/proc/companion-cache"
-    else:
+    elif problem == "scale from the environment":
         env["COMPANION_SCALE"] = "huge"
+    else:
+        env["COMPANION_JOBS"] = "0"
     started = time.perf_counter()
     refused(run_with(env, "reproduce", "watermark-sand", "--seed", "0", "--out", out), *expected)
     assert time.perf_counter() - started < 30  # refused at once, not after the models trained

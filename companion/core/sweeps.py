@@ -6,14 +6,21 @@ sweep runs on a ``dask.distributed`` cluster instead (joblib's dask backend, no 
 Its workers may have disks of their own, so each job sends back every cache entry it read or stored,
 as the files lie on disk (the safetensors bytes, never a pickled tensor), and the caller stores them
 in its own cache; a worker that shares the caller's cache root sends nothing.
+
+Inside `at_most_jobs(n)`, or where ``COMPANION_JOBS`` is set, a local sweep uses at most that many
+processes; with one it runs in the calling process. Work that is already spread over the cores (the
+capstone training chapters side by side, the book build executing notebooks side by side) gives each
+chapter one core this way, instead of starting processes that would only compete for the same cores.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 import warnings
 from collections.abc import Callable
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from joblib import Parallel, delayed, parallel_config
 
@@ -26,6 +33,35 @@ warnings.filterwarnings("ignore", message="A worker stopped while some jobs", ca
 
 CLUSTER_SCHEMES = ("dask://", "tcp://")
 _cluster: list = []  # the dask client of the active `on_cluster` block, if any
+JOBS_VARIABLE = "COMPANION_JOBS"
+_job_limit: ContextVar[int | None] = ContextVar("job_limit", default=None)
+
+
+def job_limit() -> int | None:
+    """The most processes a local sweep may use: the innermost `at_most_jobs` block's limit, else
+    ``COMPANION_JOBS`` where it is set, else None (no limit)."""
+    limit = _job_limit.get()
+    if limit is not None:
+        return limit
+    text = os.environ.get(JOBS_VARIABLE, "").strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise InputError(f"{JOBS_VARIABLE} must be a positive integer (the most processes a sweep uses), "
+                         f"got {text!r}")
+    return int(text)
+
+
+@contextmanager
+def at_most_jobs(n: int):
+    """Every local sweep inside the block uses at most `n` processes (one: the calling process)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise InputError(f"the job limit must be a positive integer, got {n!r}")
+    token = _job_limit.set(n)
+    try:
+        yield
+    finally:
+        _job_limit.reset(token)
 
 
 def grid(**axes) -> list[dict]:
@@ -49,6 +85,9 @@ def _on_worker(fn: Callable, point: dict, caller_root: str) -> tuple:
 def sweep(fn: Callable, points: list[dict], n_jobs: int = -1, backend: str = "loky") -> list:
     """``[fn(**point) for point in points]``, run in parallel; results come back in order, and so do
     the cache entries the jobs made (see the module's docstring)."""
+    limit = job_limit()
+    if limit is not None and not _cluster:
+        n_jobs = limit if n_jobs < 1 else min(n_jobs, limit)  # joblib reads n_jobs = -1 as every core
     if not _cluster and (len(points) == 1 or n_jobs == 1):
         return [fn(**point) for point in points]
     if _cluster:

@@ -153,8 +153,8 @@ def test_the_watermark_erasures_are_given_with_their_intervals(test_scale_facts)
 
 def test_the_claims_hold_for_another_seed():
     assert set(OTHER_SEEDS) == set(CHAPTERS) and 0 not in OTHER_SEEDS.values()
-    reports = {topic: ac.chapter_reports("test", seed=seed, topics=[topic])[topic]
-               for topic, seed in OTHER_SEEDS.items()}
+    reports = ac.chapter_reports("test", seed=OTHER_SEEDS, topics=list(OTHER_SEEDS))
+    assert {topic: report["seed"] for topic, report in reports.items()} == OTHER_SEEDS
     assert_claims_hold(ac.chapter_facts(reports))
 
 
@@ -204,6 +204,9 @@ def test_bad_input_is_named():
         ac.chapter_reports("huge")
     with pytest.raises(ValueError, match="topic must be one of"):
         ac.chapter_reports("test", topics=["alignment-challenges"])
+    with pytest.raises(ValueError, match="seed must give a seed for every topic"):
+        ac.chapter_reports("test", seed={"induction-heads": 1}, topics=["induction-heads", "transcendence"])
+    assert sorted(ac.DEAREST_FIRST) == sorted(CHAPTERS)
     explorer = FilterExplorer([("<p>x</p>", {"category": [ac.SCIENCE]})], {"category": list(ac.CATEGORIES)})
     with pytest.raises(ValueError, match="category must be one of"):
         explorer.visible(category="Physics")

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from companion.core.config import check_choice, resolve_scale
+from companion.core.config import InputError, check_choice, resolve_scale
+from companion.core.sweeps import at_most_jobs, sweep
 from companion.topics import CHAPTERS, topic_module
 
 NAME = "alignment-challenges"
@@ -369,12 +370,36 @@ def _normalise(report: dict) -> dict:
     return json.loads(json.dumps(report, default=float))
 
 
-def chapter_reports(scale: str | None = None, seed: int = 0, topics=CHAPTERS) -> dict[str, dict]:
-    """Each chapter's `reproduce` report: from the cache where the chapter ran before, else trained now."""
+# The chapters by what a cold run costs, the dearest first (benchmarks/RESULTS.md, at test and at book
+# scale): two cores finish a list of jobs soonest when the longest ones start first.
+DEAREST_FIRST = ("induction-heads", "transcendence", "knowable-unknowable", "watermark-sand",
+                 "variable-creation", "increasing-complexity", "pareto-frontiers", "margin-features",
+                 "hidden-progress")
+
+
+def _report_on_one_core(topic: str, scale: str, seed: int) -> dict:
+    with at_most_jobs(1):  # this chapter's runs one after another: the other core has a chapter of its own
+        return _normalise(topic_module(topic).reproduce(scale=scale, seed=seed))
+
+
+def chapter_reports(scale: str | None = None, seed: int | Mapping[str, int] = 0,
+                    topics=CHAPTERS) -> dict[str, dict]:
+    """Each chapter's `reproduce` report: from the cache where the chapter ran before, else trained now.
+    `seed` is one seed for every chapter, or a seed per topic. Several chapters run side by side, one
+    process each, the dearest first; each reads what it finds in the cache and trains the rest."""
     scale = resolve_scale(scale)
     for topic in topics:
         check_choice("topic", topic, CHAPTERS)
-    return {topic: _normalise(topic_module(topic).reproduce(scale=scale, seed=seed)) for topic in topics}
+    seeds = dict(seed) if isinstance(seed, Mapping) else dict.fromkeys(topics, seed)
+    missing = [topic for topic in topics if topic not in seeds]
+    if missing:
+        raise InputError(f"seed must give a seed for every topic asked for; {missing} have none")
+    if len(topics) == 1:  # one chapter keeps both cores for its own runs
+        return {topic: _normalise(topic_module(topic).reproduce(scale=scale, seed=seeds[topic])) for topic in topics}
+    order = sorted(topics, key=DEAREST_FIRST.index)
+    reports = sweep(_report_on_one_core, [dict(topic=t, scale=scale, seed=seeds[t]) for t in order], n_jobs=2)
+    found = dict(zip(order, reports))
+    return {topic: found[topic] for topic in topics}
 
 
 def chapter_facts(reports: dict[str, dict]) -> dict[str, dict]:
