@@ -16,6 +16,11 @@ CHAPTER_MODULES = {
     "knowable-unknowable": "companion.chapters.knowable_unknowable",
 }
 CHAPTERS = tuple(CHAPTER_MODULES)  # the chapters that train and measure, in the book's order
+# The chapters by what a cold run costs, the dearest first (benchmarks/RESULTS.md, at test and at book
+# scale): two cores finish a list of chapters soonest when the longest ones start first.
+DEAREST_FIRST = ("induction-heads", "transcendence", "knowable-unknowable", "watermark-sand",
+                 "variable-creation", "increasing-complexity", "pareto-frontiers", "margin-features",
+                 "hidden-progress")
 # the capstone maps the others' results onto the open problems of alignment and safety
 TOPICS = {**CHAPTER_MODULES, "alignment-challenges": "companion.chapters.alignment_challenges"}
 

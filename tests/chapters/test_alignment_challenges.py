@@ -206,7 +206,6 @@ def test_bad_input_is_named():
         ac.chapter_reports("test", topics=["alignment-challenges"])
     with pytest.raises(ValueError, match="seed must give a seed for every topic"):
         ac.chapter_reports("test", seed={"induction-heads": 1}, topics=["induction-heads", "transcendence"])
-    assert sorted(ac.DEAREST_FIRST) == sorted(CHAPTERS)
     explorer = FilterExplorer([("<p>x</p>", {"category": [ac.SCIENCE]})], {"category": list(ac.CATEGORIES)})
     with pytest.raises(ValueError, match="category must be one of"):
         explorer.visible(category="Physics")

@@ -32,3 +32,9 @@ def test_a_bad_limit_is_named(monkeypatch, text):
     with pytest.raises(InputError, match="job limit must be a positive integer"):
         with sweeps.at_most_jobs(0):
             pass
+
+
+def test_every_chapter_has_its_place_in_the_cost_order():
+    from companion import topics
+
+    assert sorted(topics.DEAREST_FIRST) == sorted(topics.CHAPTERS)

@@ -23,7 +23,7 @@ import yaml
 
 from companion.core.config import InputError, check_choice, resolve_scale
 from companion.core.sweeps import at_most_jobs, sweep
-from companion.topics import CHAPTERS, topic_module
+from companion.topics import CHAPTERS, DEAREST_FIRST, topic_module
 
 NAME = "alignment-challenges"
 VERSION = 1
@@ -368,13 +368,6 @@ FACTS: dict[str, Callable[[dict], dict]] = {
 def _normalise(report: dict) -> dict:
     """A report as its JSON file would hold it (dictionary keys as strings), whatever produced it."""
     return json.loads(json.dumps(report, default=float))
-
-
-# The chapters by what a cold run costs, the dearest first (benchmarks/RESULTS.md, at test and at book
-# scale): two cores finish a list of jobs soonest when the longest ones start first.
-DEAREST_FIRST = ("induction-heads", "transcendence", "knowable-unknowable", "watermark-sand",
-                 "variable-creation", "increasing-complexity", "pareto-frontiers", "margin-features",
-                 "hidden-progress")
 
 
 def _report_on_one_core(topic: str, scale: str, seed: int) -> dict:
