@@ -3,12 +3,10 @@
 myst-nb executes notebooks one at a time as it reads them. With ``execute_notebooks: cache`` it first
 looks each notebook up in the jupyter-cache at ``nb_execution_cache_path``; this extension fills that
 cache beforehand with jupyter-cache's own parallel executor (one process per core): the nine chapters
-first, the dearest first and each with ``COMPANION_JOBS=1`` (its runs one after another in its own
-kernel: the other core has a chapter of its own), then the capstone, which reads the chapters' results
-from the result cache and must never race them for an entry. Every build starts from an empty
-jupyter-cache, so every notebook is executed afresh, as with ``force``; a notebook that fails here is
-reported as a warning (the build's ``-W`` makes it an error) and myst-nb then executes it again and
-shows its traceback.
+first, then the capstone, which reads the chapters' results from the result cache and must never race
+them for an entry. Every build starts from an empty jupyter-cache, so every notebook is executed
+afresh, as with ``force``; a notebook that fails here is reported as a warning (the build's ``-W`` makes
+it an error) and myst-nb then executes it again and shows its traceback.
 
 ``COMPANION_SERIAL_BUILD=1`` leaves the notebooks to myst-nb, one at a time: the build as it was before
 this extension, which benchmarks/run_benchmarks.py times against the parallel one.
@@ -19,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 from sphinx.util import logging
@@ -64,36 +61,19 @@ def execute_in_parallel(app) -> None:
     if folder is None:
         return
     cache = get_cache(folder)
-    # added dearest first, so the executor (which takes them in the order of their keys) starts those first
-    cost = {topic: rank for rank, topic in enumerate(topics.DEAREST_FIRST)}
-    paths = sorted(_notebooks(app), key=lambda path: cost.get(path.stem, len(cost)))
-    records = {path: cache.add_nb_to_project(str(path)) for path in paths}
+    records = {path: cache.add_nb_to_project(str(path)) for path in _notebooks(app)}
     executor = load_executor("local-parallel", cache=cache)
     default = int(config.execution_timeout or DEFAULT_TIMEOUT)
     chapters = [path for path in records if path.stem in topics.CHAPTERS]
     capstone = [path for path in records if path not in chapters]
-    for group, jobs in ((chapters, "1"), (capstone, None)):
+    for group in (chapters, capstone):
         if not group:
             continue
         timeout = max(_timeout(path, default) for path in group)
-        with _job_limit(jobs):
-            outcome = executor.run_and_cache(filter_pks=[records[path].pk for path in group], timeout=timeout,
-                                             allow_errors=config.execution_allow_errors)
+        outcome = executor.run_and_cache(filter_pks=[records[path].pk for path in group], timeout=timeout,
+                                         allow_errors=config.execution_allow_errors)
         for uri in outcome.excepted + outcome.errored:
             LOGGER.warning(f"parallel_execution: {Path(uri).name} failed; myst-nb runs it again to show why")
-
-
-@contextmanager
-def _job_limit(jobs: str | None):
-    """``COMPANION_JOBS`` for the kernels started inside the block (unless the builder set one)."""
-    if jobs is None or "COMPANION_JOBS" in os.environ:
-        yield
-        return
-    os.environ["COMPANION_JOBS"] = jobs
-    try:
-        yield
-    finally:
-        del os.environ["COMPANION_JOBS"]
 
 
 def setup(app):
