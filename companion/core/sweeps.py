@@ -9,8 +9,8 @@ in its own cache; a worker that shares the caller's cache root sends nothing.
 
 Inside `at_most_jobs(n)`, or where ``COMPANION_JOBS`` is set, a local sweep uses at most that many
 processes; with one it runs in the calling process. Work that is already spread over the cores (the
-capstone training chapters side by side, the book build executing notebooks side by side) gives each
-chapter one core this way, instead of starting processes that would only compete for the same cores.
+capstone training chapters side by side) gives each chapter one core this way, instead of starting
+processes that would only compete for the same cores.
 """
 
 from __future__ import annotations
