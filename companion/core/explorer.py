@@ -83,9 +83,14 @@ class Explorer:
         frames = [to_png(draw(value), dpi=dpi) for value in values]
         return cls(frames, [f"{name} = {label(v)}" for v in values], name, title, start)
 
+    def for_the_page(self) -> Explorer:
+        """The same explorer with its frames as the page shows them (WebP; SVG as it is)."""
+        return Explorer([_for_the_page(frame) for frame in self.frames], self.labels, self.name, self.title,
+                        self.start)
+
     def to_html(self) -> str:
         uid = f"companion-explorer-{next(_ids)}"
-        frames = [_for_the_page(frame) for frame in self.frames]
+        frames = [_for_the_page(frame) for frame in self.frames]  # no work for frames already converted
         images = "\n".join(
             f'<img class="companion-frame" data-index="{i}" alt="{html.escape(label)}" '
             f'style="max-width:100%;display:{"block" if i == self.start else "none"}" '
@@ -142,6 +147,9 @@ class ExplorerKey:
     """Everything an explorer's frames depend on, as JSON: the runs it shows and its own settings."""
 
     inputs: str
+    # The frames are kept as the page shows them: converting a chapter's frames to WebP costs seconds,
+    # which every build would pay again. Entries from before, which hold PNG frames, have another key.
+    frames: str = "for the page"
 
 
 def cached_explorer(name: str, version: int, build: Callable[[], Explorer], **inputs) -> Explorer:
@@ -149,7 +157,7 @@ def cached_explorer(name: str, version: int, build: Callable[[], Explorer], **in
     depend on (the configs of the runs it shows, and each of its own parameters: a count, a neuron, a
     text), so that changing any of them draws new frames instead of serving old ones."""
     key = ExplorerKey(inputs=json.dumps(inputs, sort_keys=True, default=_plain))
-    return Explorer.from_result(cached(name, version, key, lambda: build().to_result()))
+    return Explorer.from_result(cached(name, version, key, lambda: build().for_the_page().to_result()))
 
 
 def _plain(value):

@@ -78,6 +78,22 @@ def test_explorer_from_updates_and_cache_round_trip(private_cache):
     assert len(set(first.frames)) == 3
 
 
+def test_a_cached_explorer_keeps_its_frames_as_the_page_shows_them(private_cache, monkeypatch):
+    from companion.core import explorer as explorer_module
+
+    def page(explorer):
+        return re.sub(r"companion-explorer-\d+", "", explorer.to_html())
+
+    drawn = Explorer.from_function(draw, [1, 2, 3], name="height")
+    cached = explorer_module.cached_explorer("toy-explorer", 1, lambda: drawn, count=3)
+    expected = page(drawn)
+    assert page(cached) == expected  # the same page as the explorer drawn afresh
+    converted = []
+    monkeypatch.setattr(explorer_module, "_for_the_page", lambda frame: converted.append(frame) or frame)
+    again = explorer_module.cached_explorer("toy-explorer", 1, lambda: drawn, count=3)
+    assert page(again) == expected and not [f for f in converted if f[:4] == b"\x89PNG"]  # nothing to convert
+
+
 def test_filter_explorer_shows_what_the_choices_match():
     from companion.core.explorer import FilterExplorer
 
