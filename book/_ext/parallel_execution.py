@@ -2,11 +2,17 @@
 
 myst-nb executes notebooks one at a time as it reads them. With ``execute_notebooks: cache`` it first
 looks each notebook up in the jupyter-cache at ``nb_execution_cache_path``; this extension fills that
-cache beforehand with jupyter-cache's own parallel executor (one process per core): the nine chapters
+cache beforehand, one process per core, with jupyter-cache's own execution worker: the nine chapters
 first, then the capstone, which reads the chapters' results from the result cache and must never race
 them for an entry. Every build starts from an empty jupyter-cache, so every notebook is executed
 afresh, as with ``force``; a notebook that fails here is reported as a warning (the build's ``-W`` makes
 it an error) and myst-nb then executes it again and shows its traceback.
+
+The chapters go out one notebook at a time, the dearest first (``topics.DEAREST_FIRST``), and each
+kernel runs with ``COMPANION_JOBS=1``: its runs go one after another, since the other core has a
+chapter of its own. jupyter-cache's own parallel executor hands notebooks out through ``Pool.map`` in
+chunks of two, which put the two dearest chapters one after the other in one process; a
+``concurrent.futures`` pool takes them one at a time, in the order given.
 
 ``COMPANION_SERIAL_BUILD=1`` leaves the notebooks to myst-nb, one at a time: the build as it was before
 this extension, which benchmarks/run_benchmarks.py times against the parallel one.
@@ -17,6 +23,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 from sphinx.util import logging
@@ -48,12 +56,35 @@ def _fresh_cache(app) -> Path | None:
     return cache
 
 
+def _execute(cache, paths: list[Path], records: dict, timeout: int, allow_errors: bool) -> list[Path]:
+    """Execute the notebooks one per process, handed out in the order of `paths`, into the jupyter-cache;
+    the paths of those that failed."""
+    from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
+
+    work = [ProcessData(records[path].pk, records[path].uri, cache, timeout, allow_errors) for path in paths]
+    with ProcessPoolExecutor(max_workers=min(len(work), os.cpu_count() or 1)) as pool:
+        outcomes = list(pool.map(ExecutionWorkerLocalMProc(), work))
+    return [Path(uri) for status, uri in outcomes if status != 0]
+
+
+@contextmanager
+def _job_limit(jobs: str | None):
+    """``COMPANION_JOBS`` for the kernels started inside the block, unless the builder set one."""
+    if jobs is None or "COMPANION_JOBS" in os.environ:
+        yield
+        return
+    os.environ["COMPANION_JOBS"] = jobs
+    try:
+        yield
+    finally:
+        del os.environ["COMPANION_JOBS"]
+
+
 def execute_in_parallel(app) -> None:
     config = app.env.mystnb_config
     if config.execution_mode != "cache" or os.environ.get("COMPANION_SERIAL_BUILD") == "1":
         return
     from jupyter_cache import get_cache
-    from jupyter_cache.executors import load_executor
 
     from companion import topics
 
@@ -62,18 +93,21 @@ def execute_in_parallel(app) -> None:
         return
     cache = get_cache(folder)
     records = {path: cache.add_nb_to_project(str(path)) for path in _notebooks(app)}
-    executor = load_executor("local-parallel", cache=cache)
     default = int(config.execution_timeout or DEFAULT_TIMEOUT)
-    chapters = [path for path in records if path.stem in topics.CHAPTERS]
+    chapters = sorted((path for path in records if path.stem in topics.CHAPTERS),
+                      key=lambda path: topics.DEAREST_FIRST.index(path.stem))
     capstone = [path for path in records if path not in chapters]
-    for group in (chapters, capstone):
+    for group, jobs in ((chapters, "1"), (capstone, None)):
         if not group:
             continue
         timeout = max(_timeout(path, default) for path in group)
-        outcome = executor.run_and_cache(filter_pks=[records[path].pk for path in group], timeout=timeout,
-                                         allow_errors=config.execution_allow_errors)
-        for uri in outcome.excepted + outcome.errored:
-            LOGGER.warning(f"parallel_execution: {Path(uri).name} failed; myst-nb runs it again to show why")
+        with _job_limit(jobs):
+            failed = _execute(cache, group, records, timeout, config.execution_allow_errors)
+        for path in failed:
+            LOGGER.warning(f"parallel_execution: {path.name} failed; myst-nb runs it again to show why")
+    for record in cache.list_cache_records():
+        LOGGER.info(f"parallel_execution: {Path(record.uri).name} executed in "
+                    f"{record.data.get('execution_seconds', float('nan')):.1f} s")
 
 
 def setup(app):
