@@ -115,11 +115,13 @@ def chapters_section(old_results: str, measured: dict[str, tuple[float, float, f
         *[line for note in notes for line in (note, "")], capstone_line]
 
 
-def book_times(repeats: int) -> dict[str, float]:
-    """Median wall seconds of the book build from a clean `_build`: cold (an empty result cache) with the
-    notebooks executed one at a time by myst-nb (``COMPANION_SERIAL_BUILD=1``, the build before
-    book/_ext/parallel_execution.py) and side by side (the book as configured), alternating which goes
-    first; and warm (the parallel build again, on the result cache its cold build filled)."""
+def book_times(repeats: int) -> dict[str, tuple[float, float]]:
+    """Median wall seconds and median CPU seconds of the book build from a clean `_build`: cold (an empty
+    result cache) with the notebooks executed one at a time by myst-nb (``COMPANION_SERIAL_BUILD=1``,
+    the build before book/_ext/parallel_execution.py) and side by side (the book as configured),
+    alternating which goes first; and warm (the parallel build again, on the result cache its cold build
+    filled). The CPU time says how much of the two cores a build leaves idle: no schedule finishes that
+    work in less than CPU time / cores."""
     jupyter_book = str(Path(sys.executable).parent / "jupyter-book")
     samples = {"serial, cold": [], "parallel, cold": [], "parallel, warm": []}
     for repeat in range(repeats):
@@ -128,11 +130,12 @@ def book_times(repeats: int) -> dict[str, float]:
             with tempfile.TemporaryDirectory() as scratch:
                 env = {**environment(Path(scratch) / "cache"), "COMPANION_SERIAL_BUILD": str(int(mode == "serial"))}
                 command = [jupyter_book, "build", str(ROOT), "--path-output", scratch, "-W", "-n", "--keep-going"]
-                samples[f"{mode}, cold"].append(timed(command, env))
+                samples[f"{mode}, cold"].append(timed_with_cpu(command, env))
                 if mode == "parallel":
                     shutil.rmtree(Path(scratch) / "_build")  # a clean _build, but the result cache kept
-                    samples["parallel, warm"].append(timed(command, env))
-    return {label: statistics.median(values) for label, values in samples.items()}
+                    samples["parallel, warm"].append(timed_with_cpu(command, env))
+    return {label: (statistics.median(wall for wall, _ in values), statistics.median(cpu for _, cpu in values))
+            for label, values in samples.items()}
 
 
 def page_sizes() -> tuple[dict[str, int], int]:
@@ -436,15 +439,22 @@ def main() -> None:
         sections[CHAPTERS_HEADING] = chapters_section(old_results, chapters, capstone, args.repeats, today)
     if "book" in only:
         book = book_times(book_repeats)
-        ratio = book["parallel, cold"] / book["serial, cold"]
+        (serial, _), (parallel, parallel_cpu) = book["serial, cold"], book["parallel, cold"]
+        cores = os.cpu_count() or 1
         sections["Book: `jupyter-book build . -W -n --keep-going` from a clean `_build`"] = [
             f"Measured {today}, median of {book_repeats}. Cold: an empty result cache; warm: the cache a cold "
-            "build filled. Serial: myst-nb executes the notebooks one at a time (`COMPANION_SERIAL_BUILD=1`); "
-            "parallel: `book/_ext/parallel_execution.py` executes them with jupyter-cache's parallel executor "
-            "(the chapters side by side, then the capstone) before Sphinx reads them.", "",
-            "| notebooks executed | result cache | wall time (s) |", "|---|---|---|",
-            *[f"| {' | '.join(label.split(', '))} | {seconds:.1f} |" for label, seconds in book.items()],
-            "", f"The parallel cold build takes {ratio:.2f}x the serial one's time."]
+            "build filled. Serial: myst-nb executes the notebooks one at a time (`COMPANION_SERIAL_BUILD=1`), "
+            "the capstone first (Sphinx reads the pages in alphabetical order), and the capstone's "
+            "`chapter_reports` trains the chapters side by side; parallel: `book/_ext/parallel_execution.py` "
+            "executes the chapters one notebook per core, the dearest first, then the capstone, before Sphinx "
+            "reads them. CPU time is user + system time of the build and the processes it waited for.", "",
+            "| notebooks executed | result cache | wall time (s) | CPU time (s) | cores busy |",
+            "|---|---|---|---|---|",
+            *[f"| {' | '.join(label.split(', '))} | {wall:.1f} | {cpu:.1f} | {cpu / wall:.2f} |"
+              for label, (wall, cpu) in book.items()],
+            "", f"The parallel cold build takes {parallel / serial:.2f}x the serial one's time. No schedule on "
+            f"{cores} cores finishes the parallel build's CPU time in less than {parallel_cpu / cores:.1f} s, "
+            f"{parallel_cpu / cores / serial:.2f}x the serial build's time."]
     if "pages" in only:
         pages, site = page_sizes()
         sections["Pages: the built book's weight"] = [
