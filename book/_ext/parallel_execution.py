@@ -14,8 +14,10 @@ chapter of its own. jupyter-cache's own parallel executor hands notebooks out th
 chunks of two, which put the two dearest chapters one after the other in one process; a
 ``concurrent.futures`` pool takes them one at a time, in the order given.
 
-``COMPANION_SERIAL_BUILD=1`` leaves the notebooks to myst-nb, one at a time: the build as it was before
-this extension, which benchmarks/run_benchmarks.py times against the parallel one.
+``COMPANION_SERIAL_BUILD=1`` leaves the notebooks to myst-nb, one at a time, which
+benchmarks/run_benchmarks.py times against the parallel build. That build is serial only in name: myst-nb
+executes the capstone first (Sphinx reads the pages alphabetically), and the capstone's
+``chapter_reports`` trains the chapters side by side (benchmarks/RESULTS.md has both builds' times).
 """
 
 from __future__ import annotations
