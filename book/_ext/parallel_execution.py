@@ -72,14 +72,16 @@ def _execute(cache, paths: list[Path], records: dict, timeout: int, allow_errors
 @contextmanager
 def _job_limit(jobs: str | None):
     """``COMPANION_JOBS`` for the kernels started inside the block, unless the builder set one."""
-    if jobs is None or "COMPANION_JOBS" in os.environ:
+    from companion.core.sweeps import JOBS_VARIABLE
+
+    if jobs is None or JOBS_VARIABLE in os.environ:
         yield
         return
-    os.environ["COMPANION_JOBS"] = jobs
+    os.environ[JOBS_VARIABLE] = jobs
     try:
         yield
     finally:
-        del os.environ["COMPANION_JOBS"]
+        del os.environ[JOBS_VARIABLE]
 
 
 def execute_in_parallel(app) -> None:
