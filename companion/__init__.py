@@ -18,7 +18,11 @@ import sys
 
 from .core.cache import Result, cache_root, cached
 from .core.config import SCALES, resolve_scale
-from .core.runtime import pick_device, set_seed
+from .core.runtime import keep_freed_memory_for_reuse, pick_device, set_seed
+
+# every process that computes imports this package first: notebook kernels, the command line, and the
+# joblib workers that unpickle a chapter's functions
+keep_freed_memory_for_reuse()
 
 __version__ = "0.1.0"
 __all__ = ["Result", "cache_root", "cached", "SCALES", "resolve_scale", "pick_device", "set_seed"]
