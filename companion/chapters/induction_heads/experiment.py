@@ -134,10 +134,12 @@ def sample_transitions(n: int, k: int, prior: str, alpha: float, ngram: int,
         return torch.stack(parts)[which, torch.arange(n)]
     gamma = torch.distributions.Gamma(torch.full((n, contexts, k), float(alpha)), torch.tensor(1.0))
     # torch's Gamma sampler takes no generator: draw from a generator-seeded global state
-    state = torch.random.get_rng_state()
-    torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
+    # (the default generator's own manual_seed: torch.manual_seed also queues a seed for every accelerator
+    # backend, recording a stack trace each time, which cost more than the draws themselves)
+    state = torch.default_generator.get_state()
+    torch.default_generator.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
     draws = gamma.sample()
-    torch.random.set_rng_state(state)
+    torch.default_generator.set_state(state)
     if prior == "iid":
         draws = draws[:, :1].expand(n, contexts, k)
     table = draws / draws.sum(-1, keepdim=True)
