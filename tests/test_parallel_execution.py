@@ -1,16 +1,19 @@
 """The book build's notebook executor (book/_ext/parallel_execution.py), with a stand-in for jupyter-cache's
-execution worker: notebooks go out one at a time in the order given, and the chapters' kernels run with
-a job limit of one."""
+execution worker: notebooks go out one at a time in the order given (the chapters, dearest first, then the
+capstone), and the kernels run with a job limit of one."""
 
 import importlib.util
 import json
 import os
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import ROOT
 from jupyter_cache.executors import basic
+
+from companion import topics
 
 SPEC = importlib.util.spec_from_file_location("parallel_execution", ROOT / "book" / "_ext" / "parallel_execution.py")
 parallel_execution = importlib.util.module_from_spec(SPEC)
@@ -76,3 +79,24 @@ def test_the_chapters_kernels_run_with_a_job_limit_of_one_unless_the_builder_set
         assert os.environ["COMPANION_JOBS"] == "2"
     with parallel_execution._job_limit(None):
         assert os.environ["COMPANION_JOBS"] == "2"
+
+
+
+def test_the_capstone_goes_out_last_in_the_same_queue_as_the_chapters(tmp_path, monkeypatch):
+    # no barrier between chapters and capstone: one queue, the capstone at its end, every kernel at one job
+    monkeypatch.delenv("COMPANION_JOBS", raising=False)
+    monkeypatch.delenv("COMPANION_SERIAL_BUILD", raising=False)
+    calls = []
+
+    def execute(cache, paths, records, timeout, allow_errors):
+        calls.append(([path.stem for path in paths], os.environ.get("COMPANION_JOBS")))
+        return []
+
+    monkeypatch.setattr(parallel_execution, "_execute", execute)
+    config = SimpleNamespace(execution_mode="cache", execution_cache_path=str(tmp_path / "_build" / ".jupyter_cache"),
+                             execution_timeout=900, execution_allow_errors=False)
+    app = SimpleNamespace(env=SimpleNamespace(mystnb_config=config), srcdir=str(ROOT),
+                          outdir=str(tmp_path / "_build" / "html"))
+    parallel_execution.execute_in_parallel(app)
+    [(queue, jobs)] = calls
+    assert queue == [*topics.DEAREST_FIRST, "alignment-challenges"] and jobs == "1"

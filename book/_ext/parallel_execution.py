@@ -2,17 +2,22 @@
 
 myst-nb executes notebooks one at a time as it reads them. With ``execute_notebooks: cache`` it first
 looks each notebook up in the jupyter-cache at ``nb_execution_cache_path``; this extension fills that
-cache beforehand, one process per core, with jupyter-cache's own execution worker: the nine chapters
-first, then the capstone, which reads the chapters' results from the result cache and must never race
-them for an entry. Every build starts from an empty jupyter-cache, so every notebook is executed
-afresh, as with ``force``; a notebook that fails here is reported as a warning (the build's ``-W`` makes
-it an error) and myst-nb then executes it again and shows its traceback.
+cache beforehand, one process per core, with jupyter-cache's own execution worker. Every build starts
+from an empty jupyter-cache, so every notebook is executed afresh, as with ``force``; a notebook that
+fails here is reported as a warning (the build's ``-W`` makes it an error) and myst-nb then executes it
+again and shows its traceback.
 
-The chapters go out one notebook at a time, the dearest first (``topics.DEAREST_FIRST``), and each
-kernel runs with ``COMPANION_JOBS=1``: its runs go one after another, since the other core has a
-chapter of its own. jupyter-cache's own parallel executor hands notebooks out through ``Pool.map`` in
-chunks of two, which put the two dearest chapters one after the other in one process; a
-``concurrent.futures`` pool takes them one at a time, in the order given.
+The notebooks go out one at a time: the nine chapters, the dearest first (``topics.DEAREST_FIRST``),
+then the capstone, and every kernel runs with ``COMPANION_JOBS=1``: its runs go one after another,
+since the other core has a notebook of its own. jupyter-cache's own parallel executor hands notebooks out
+through ``Pool.map`` in chunks of two, which put the two dearest chapters one after the other in one
+process; a ``concurrent.futures`` pool takes them one at a time, in the order given.
+
+The capstone reads every chapter's results from the result cache, so it goes out last, when the
+other process is on the last chapter still running. Nothing is computed twice for that: where the
+capstone asks for an entry that chapter is computing, it waits on the entry's lock and reads what the
+chapter stored (``cache.cached``); and as nothing waits behind it in the queue, its waiting holds up no
+other notebook. A warm build gains the time the capstone used to run alone at the end.
 
 ``COMPANION_SERIAL_BUILD=1`` leaves the notebooks to myst-nb, one at a time, which
 benchmarks/run_benchmarks.py times against the parallel build. That build is serial only in name: myst-nb
@@ -69,6 +74,15 @@ def _execute(cache, paths: list[Path], records: dict, timeout: int, allow_errors
     return [Path(uri) for status, uri in outcomes if status != 0]
 
 
+def in_order(paths: list[Path]) -> list[Path]:
+    """The chapters, the dearest first, then the notebooks that read their results (the capstone)."""
+    from companion import topics
+
+    chapters = sorted((path for path in paths if path.stem in topics.CHAPTERS),
+                      key=lambda path: topics.DEAREST_FIRST.index(path.stem))
+    return chapters + [path for path in paths if path not in chapters]
+
+
 @contextmanager
 def _job_limit(jobs: str | None):
     """``COMPANION_JOBS`` for the kernels started inside the block, unless the builder set one."""
@@ -90,25 +104,20 @@ def execute_in_parallel(app) -> None:
         return
     from jupyter_cache import get_cache
 
-    from companion import topics
-
     folder = _fresh_cache(app)
     if folder is None:
         return
     cache = get_cache(folder)
     records = {path: cache.add_nb_to_project(str(path)) for path in _notebooks(app)}
     default = int(config.execution_timeout or DEFAULT_TIMEOUT)
-    chapters = sorted((path for path in records if path.stem in topics.CHAPTERS),
-                      key=lambda path: topics.DEAREST_FIRST.index(path.stem))
-    capstone = [path for path in records if path not in chapters]
-    for group, jobs in ((chapters, "1"), (capstone, None)):
-        if not group:
-            continue
-        timeout = max(_timeout(path, default) for path in group)
-        with _job_limit(jobs):
-            failed = _execute(cache, group, records, timeout, config.execution_allow_errors)
-        for path in failed:
-            LOGGER.warning(f"parallel_execution: {path.name} failed; myst-nb runs it again to show why")
+    queue = in_order(list(records))
+    if not queue:
+        return
+    with _job_limit("1"):
+        failed = _execute(cache, queue, records, max(_timeout(path, default) for path in queue),
+                          config.execution_allow_errors)
+    for path in failed:
+        LOGGER.warning(f"parallel_execution: {path.name} failed; myst-nb runs it again to show why")
     for record in cache.list_cache_records():
         LOGGER.info(f"parallel_execution: {Path(record.uri).name} executed in "
                     f"{record.data.get('execution_seconds', float('nan')):.1f} s")
