@@ -31,6 +31,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import math
+import platform
 import re
 import sysconfig
 import time
@@ -43,7 +44,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from companion.core.cache import Result, cached_training
+from companion.core.cache import Result, cached, cached_training
 from companion.core.config import check_choice, check_float, check_int, check_seed, resolve_scale
 from companion.core.models import Transformer
 from companion.core.runtime import derived_generator
@@ -81,11 +82,7 @@ def detokenize(tokens: list[str]) -> str:
 NOT_LIBRARY_PROSE = ("test", "idlelib", "lib2to3", "site-packages", "tkinter", "turtledemo", "ensurepip", "config-")
 
 
-@lru_cache(maxsize=1)
-def corpus_tokens() -> tuple[str, ...]:
-    """The docstrings of Python's standard library (its tests, IDLE and a few tool directories left
-    out) as one token stream, in a fixed order: about a quarter of a million words of technical prose
-    that every Python installation carries."""
+def _standard_library_tokens() -> list[str]:
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     texts = []
     for path in sorted(stdlib.rglob("*.py")):
@@ -100,7 +97,42 @@ def corpus_tokens() -> tuple[str, ...]:
                 docstring = ast.get_docstring(node)
                 if docstring:
                     texts.append(docstring)
-    return tuple(token for text in texts for token in tokenize(text))
+    return [token for text in texts for token in tokenize(text)]
+
+
+CORPUS_VERSION = 1
+
+
+@dataclass(frozen=True)
+class CorpusSource:
+    """The corpus's cache key: the standard library it is read from is that of this Python version."""
+
+    python: str
+
+
+def _parse_corpus(source: CorpusSource) -> Result:
+    tokens = _standard_library_tokens()
+    words = [word for word, _ in Counter(tokens).most_common()]
+    index = {word: i for i, word in enumerate(words)}
+    return Result(metrics={"config": dataclasses.asdict(source), "words": words},
+                  arrays={"ids": torch.tensor([index[token] for token in tokens], dtype=torch.int32)})
+
+
+@lru_cache(maxsize=1)
+def corpus() -> tuple[tuple[str, ...], np.ndarray]:
+    """Every distinct token, the commonest first (ties in order of first appearance), and the corpus as
+    indices into them. Parsing the standard library takes seconds, so the result cache keeps it."""
+    source = CorpusSource(platform.python_version())
+    result = cached(f"{NAME}-corpus", CORPUS_VERSION, source, lambda: _parse_corpus(source))
+    return tuple(result.metrics["words"]), result.arrays["ids"].numpy().astype(np.int64)
+
+
+def corpus_tokens() -> tuple[str, ...]:
+    """The docstrings of Python's standard library (its tests, IDLE and a few tool directories left
+    out) as one token stream, in a fixed order: about a quarter of a million words of technical prose
+    that every Python installation carries."""
+    words, ids = corpus()
+    return tuple(words[i] for i in ids)
 
 
 @dataclass(frozen=True)
@@ -119,11 +151,9 @@ class Vocabulary:
         return [self.words[int(i)] for i in ids]
 
 
-@lru_cache(maxsize=4)
 def vocabulary(size: int) -> Vocabulary:
     """The `size` - 1 most frequent tokens and <unk> (id 0)."""
-    counts = Counter(corpus_tokens())
-    return Vocabulary((UNKNOWN, *[word for word, _ in counts.most_common(size - 1)]))
+    return Vocabulary((UNKNOWN, *corpus()[0][:size - 1]))
 
 
 DEAL = ("generator", "attack", "judge", "generator", "attack", "judge", "prompts")
@@ -132,7 +162,8 @@ DEAL = ("generator", "attack", "judge", "generator", "attack", "judge", "prompts
 def split_ids(size: int) -> dict[str, np.ndarray]:
     """The encoded stream in blocks of 2,000 tokens dealt in turn to four parts that share no text: the
     generator's, the attacker's (for its proposers and its oracle), the judge's, and held-out prompts."""
-    ids = vocabulary(size).encode(corpus_tokens())
+    ranks = corpus()[1]
+    ids = np.where(ranks < size - 1, ranks + 1, 0)  # vocabulary(size).encode(corpus_tokens()), without the strings
     blocks = np.array_split(ids, max(1, len(ids) // 2000))
     parts = {name: [] for name in dict.fromkeys(DEAL)}
     for i, block in enumerate(blocks):
