@@ -69,11 +69,16 @@ class Explorer:
     @classmethod
     def from_updates(cls, fig, update: Callable, values: Sequence, name: str, title: str = "",
                      label: Callable = str, dpi: int = 80, start: int | None = None) -> Explorer:
-        """Frames from one figure changed in place by ``update(value)``: much faster than redrawing."""
+        """Frames from one figure changed in place by ``update(value)``: much faster than redrawing.
+
+        The layout the first frame settles is kept for the others: a constrained layout is worked out
+        afresh at every save, which took more than half of each frame's time, and a frozen one also keeps
+        the axes from shifting as the slider moves."""
         frames = []
         for value in values:
             update(value)
             frames.append(to_png(fig, dpi=dpi, close=False))
+            fig.set_layout_engine("none")
         plt.close(fig)
         return cls(frames, [f"{name} = {label(v)}" for v in values], name, title, start)
 

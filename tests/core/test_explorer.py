@@ -78,6 +78,21 @@ def test_explorer_from_updates_and_cache_round_trip(private_cache):
     assert len(set(first.frames)) == 3
 
 
+def test_frames_from_updates_keep_the_layout_of_the_first(monkeypatch):
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
+
+    layouts = []
+    execute = ConstrainedLayoutEngine.execute
+    monkeypatch.setattr(ConstrainedLayoutEngine, "execute", lambda self, fig: layouts.append(1) or execute(self, fig))
+    fig, ax = figure()
+    (line,) = ax.plot([0, 1], [0, 0])
+    explorer = Explorer.from_updates(fig, lambda v: (line.set_ydata([0, v]), ax.set_ylim(0, v)), [1, 10, 1000],
+                                     name="slope")
+    assert len(set(explorer.frames)) == 3
+    assert len(layouts) == 1  # matplotlib lays a constrained figure out again at every save otherwise
+    assert [a.get_position().bounds for a in fig.axes] == [ax.get_position().bounds]
+
+
 def test_a_cached_explorer_keeps_its_frames_as_the_page_shows_them(private_cache, monkeypatch):
     from companion.core import explorer as explorer_module
 
