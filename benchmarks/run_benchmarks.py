@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from companion import induction_heads as ih  # noqa: E402
 from companion.chapters.alignment_challenges import NAME as CAPSTONE  # noqa: E402
+from companion.core import runtime  # noqa: E402
 from companion.topics import CHAPTERS  # noqa: E402
 
 
@@ -329,33 +330,49 @@ ih.run(ih.config_for("book", k=2, steps=int(sys.argv[1])), use_cache=False)
 """
 
 
+# the pipelines measured, with the environment each runs under: the official code and ours as they are,
+# then each with the other's choice of where large tensors come from (companion.core.runtime)
+GLIBC_KEEPING_FREED_MEMORY = (f"glibc.malloc.mmap_threshold={runtime.LARGEST_MMAP_THRESHOLD}:"
+                              f"glibc.malloc.trim_threshold={runtime.KEPT_FREE_HEAP_TOP}")
+ICL_MC_PIPELINES = {
+    "official": ("official ICL-MC", {}),
+    "ours": ("companion", {}),
+    "official, memory kept": ("official ICL-MC, glibc keeping freed memory as companion has it",
+                              {"GLIBC_TUNABLES": GLIBC_KEEPING_FREED_MEMORY}),
+    "ours, glibc defaults": ("companion, glibc's defaults", {runtime.KEEP_FREED_MEMORY_VARIABLE: "0"}),
+}
+
+
 def icl_mc_side_by_side(official: Path, repeats: int, lengths: tuple[int, int] = (200, 800)
                         ) -> dict[tuple[str, int], list[float]]:
     """Wall seconds of whole processes training the ICL-MC default config (k = 2, T = 100, two layers,
     width 16, batch 64), keyed by (pipeline, steps): the official code (its own data pipeline, no loader
-    workers) and ours (the chapter's book settings, evaluations included), alternating, one thread each.
+    workers) and ours (the chapter's book settings, evaluations included), alternating, one thread each;
+    each also with the other's malloc settings (`ICL_MC_PIPELINES`).
 
     Two lengths, so that the difference prices a step without the fixed costs (imports, our test set
     and evaluations, which are log-spaced and so about as many at either length)."""
-    times = {(who, steps): [] for who in ("official", "ours") for steps in lengths}
+    times = {(who, steps): [] for who in ICL_MC_PIPELINES for steps in lengths}
     env = {**os.environ, "OMP_NUM_THREADS": "1", "COMPANION_PROGRESS": "0"}
     for _ in range(repeats):
         for steps in lengths:
-            for who, command, folder in (("official", OFFICIAL_RUN, official), ("ours", OURS_RUN, ROOT)):
+            for who, (_, extra) in ICL_MC_PIPELINES.items():
+                command, folder = (OFFICIAL_RUN, official) if who.startswith("official") else (OURS_RUN, ROOT)
                 started = time.perf_counter()
-                subprocess.run([sys.executable, "-c", command, str(steps)], cwd=folder, env=env, check=True,
-                               capture_output=True)
+                subprocess.run([sys.executable, "-c", command, str(steps)], cwd=folder, env={**env, **extra},
+                               check=True, capture_output=True)
                 times[who, steps].append(time.perf_counter() - started)
     return times
 
 
 def icl_mc_section(times: dict[tuple[str, int], list[float]], today: str) -> list[str]:
     (short, long) = sorted({steps for _, steps in times})
+    pipelines = [who for who in ICL_MC_PIPELINES if (who, long) in times]
     median = {key: statistics.median(values) for key, values in times.items()}
-    per_step = {who: 1000 * (median[who, long] - median[who, short]) / (long - short) for who in ("official", "ours")}
+    per_step = {who: 1000 * (median[who, long] - median[who, short]) / (long - short) for who in pipelines}
     whole = statistics.median(o / u for o, u in zip(times["official", long], times["ours", long]))
     repeats = len(times["ours", long])
-    return [
+    lines = [
         f"Measured {today}: {repeats} alternating rounds of whole processes, each training the ICL-MC default "
         f"configuration (k = 2, T = 100, two layers, width 16, batch 64) with one thread, for {short} and for "
         f"{long} steps: the official pipeline (`training_pipeline.train`, data generated in the process, no loader "
@@ -365,13 +382,20 @@ def icl_mc_section(times: dict[tuple[str, int], list[float]], today: str) -> lis
         f"| pipeline | {short} steps, wall s (median) | {long} steps, wall s (median) | ms per step "
         "| steps per second |",
         "|---|---|---|---|---|",
-        *[f"| {label} | {median[who, short]:.1f} | {median[who, long]:.1f} | {per_step[who]:.1f} "
-          f"| {1000 / per_step[who]:.1f} |" for who, label in (("official", "official ICL-MC"), ("ours", "companion"))],
+        *[f"| {ICL_MC_PIPELINES[who][0]} | {median[who, short]:.1f} | {median[who, long]:.1f} | {per_step[who]:.1f} "
+          f"| {1000 / per_step[who]:.1f} |" for who in pipelines],
         "",
-        f"Ours trains {per_step['official'] / per_step['ours']:.2f}x as many steps per second. Whole processes of "
-        f"{long} steps, fixed costs and our evaluations included, take {1 / whole:.2f}x the official pipeline's "
-        f"time (the median of the rounds' ratios, {whole:.2f}x as fast; rounds: "
-        + ", ".join(f"{o / u:.2f}" for o, u in zip(times["official", long], times["ours", long])) + ")."]
+        f"Ours trains {per_step['official'] / per_step['ours']:.2f}x as many steps per second as the official "
+        f"pipeline. Whole processes of {long} steps, fixed costs and our evaluations included, take "
+        f"{1 / whole:.2f}x the official pipeline's time (the median of the rounds' ratios, {whole:.2f}x as fast; "
+        "rounds: " + ", ".join(f"{o / u:.2f}" for o, u in zip(times["official", long], times["ours", long])) + ")."]
+    if {"official, memory kept", "ours, glibc defaults"} <= set(pipelines):
+        lines[-1] += (
+            f" With the same malloc settings on both sides the ratio is "
+            f"{per_step['official, memory kept'] / per_step['ours']:.2f}x (both keeping freed memory) and "
+            f"{per_step['official'] / per_step['ours, glibc defaults']:.2f}x (both with glibc's defaults): "
+            "how much of the lead is where memory comes from rather than the model's arithmetic.")
+    return lines
 
 
 def machine() -> str:

@@ -89,6 +89,7 @@ def derived_generator(*keys: int) -> torch.Generator:
 # glibc's mallopt parameters (malloc.h) and the largest mmap threshold it accepts on 64-bit machines
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 LARGEST_MMAP_THRESHOLD = 32 * 2**20
+KEPT_FREE_HEAP_TOP = 8 * LARGEST_MMAP_THRESHOLD  # the trim threshold: free memory the heap keeps at its top
 KEEP_FREED_MEMORY_VARIABLE = "COMPANION_KEEP_FREED_MEMORY"
 
 
@@ -115,7 +116,7 @@ def keep_freed_memory_for_reuse() -> bool:
     if not hasattr(libc, "gnu_get_libc_version"):  # only glibc's malloc takes these parameters
         return False
     return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST_MMAP_THRESHOLD)
-                and libc.mallopt(M_TRIM_THRESHOLD, 8 * LARGEST_MMAP_THRESHOLD))
+                and libc.mallopt(M_TRIM_THRESHOLD, KEPT_FREE_HEAP_TOP))
 
 
 def environment(threads_per_run: int = 1) -> dict:
