@@ -42,7 +42,7 @@ from filelock import FileLock
 from safetensors.torch import load, save_file
 
 from .config import InputError
-from .runtime import pick_device, torch_threads
+from .runtime import pick_device, release_freed_memory, torch_threads
 
 MANIFEST = "manifest.json"
 FILES = ("metrics.json", "arrays.safetensors")
@@ -138,7 +138,9 @@ def cached(name: str, version: int, config, compute: Callable[[], Result],
     One process computes an entry; another that asks for it meanwhile (a second test worker, the
     capstone beside a chapter) waits on the entry's lock and then reads what the first stored."""
     if not use_cache:
-        return compute()
+        result = compute()
+        release_freed_memory()  # what the run's steps kept for reuse goes back when the run ends
+        return result
     path = entry_path(name, version, config)
     result = _load(path, name, version, config)
     if result is None:
@@ -147,6 +149,7 @@ def cached(name: str, version: int, config, compute: Callable[[], Result],
             result = _load(path, name, version, config)
             if result is None:
                 result = compute()
+                release_freed_memory()
                 _store(path, result, name, version, config)
     for touched in _RECORDERS:
         touched.append(path)

@@ -107,16 +107,33 @@ def keep_freed_memory_for_reuse() -> bool:
     Does nothing off glibc (macOS, Windows, musl) or when COMPANION_KEEP_FREED_MEMORY=0; returns whether
     the setting took.
     """
-    if os.environ.get(KEEP_FREED_MEMORY_VARIABLE, "1") in ("0", "false", "no") or sys.platform != "linux":
+    if os.environ.get(KEEP_FREED_MEMORY_VARIABLE, "1") in ("0", "false", "no"):
         return False
+    libc = _glibc()
+    return libc is not None and bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST_MMAP_THRESHOLD)
+                                      and libc.mallopt(M_TRIM_THRESHOLD, KEPT_FREE_HEAP_TOP))
+
+
+def release_freed_memory() -> None:
+    """Hand the memory the heap keeps back to the OS (glibc's malloc_trim), at the end of a run.
+
+    What `keep_freed_memory_for_reuse` keeps for the next step would otherwise stay with the process
+    after the run: a run that peaked at 400 MiB of large tensors kept all of it, and joblib's workers
+    take such growth for a leak and restart."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
+
+
+def _glibc():
+    """The C library when it is glibc, whose malloc takes these settings; None elsewhere."""
+    if sys.platform != "linux":
+        return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
     except OSError:
-        return False
-    if not hasattr(libc, "gnu_get_libc_version"):  # only glibc's malloc takes these parameters
-        return False
-    return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGEST_MMAP_THRESHOLD)
-                and libc.mallopt(M_TRIM_THRESHOLD, KEPT_FREE_HEAP_TOP))
+        return None
+    return libc if hasattr(libc, "gnu_get_libc_version") and hasattr(libc, "malloc_trim") else None
 
 
 def environment(threads_per_run: int = 1) -> dict:
