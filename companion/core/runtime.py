@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import platform
 import random
@@ -125,6 +126,7 @@ def release_freed_memory() -> None:
         libc.malloc_trim(0)
 
 
+@functools.cache
 def _glibc():
     """The C library when it is glibc, whose malloc takes these settings; None elsewhere."""
     if sys.platform != "linux":

@@ -1,8 +1,7 @@
 """Where a process's memory comes from: importing companion keeps glibc from mapping a training step's
-large tensors afresh from the OS each time (runtime.keep_freed_memory_for_reuse)."""
+large tensors afresh from the OS each time (runtime.keep_freed_memory_for_reuse), and what was kept goes
+back when a run ends (runtime.release_freed_memory)."""
 
-import ctypes
-import ctypes.util
 import os
 import subprocess
 import sys
@@ -26,16 +25,7 @@ print(libc.mallinfo2().hblks - before)
 """
 
 
-def _has_mallinfo2() -> bool:
-    if sys.platform != "linux":
-        return False
-    try:
-        return hasattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), "mallinfo2")
-    except OSError:
-        return False
-
-
-needs_glibc = pytest.mark.skipif(not _has_mallinfo2(), reason="glibc 2.33 or later (mallinfo2) only")
+needs_glibc = pytest.mark.skipif(not hasattr(runtime._glibc(), "mallinfo2"), reason="glibc 2.33 or later only")
 
 
 def _fresh_mappings(keep: str) -> int:
@@ -49,7 +39,6 @@ def _fresh_mappings(keep: str) -> int:
 def test_importing_companion_serves_a_large_tensor_from_the_heap_not_a_fresh_mapping():
     assert _fresh_mappings("1") == 0
     assert _fresh_mappings("0") == 1  # glibc's default, which the variable keeps for measuring
-
 
 
 MEMORY_AFTER_A_RUN = """
