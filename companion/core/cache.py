@@ -38,7 +38,7 @@ from pathlib import Path
 
 import platformdirs
 import torch
-from filelock import FileLock
+from filelock import FileLock, Timeout
 from safetensors.torch import load, save_file
 
 from .config import InputError
@@ -226,6 +226,21 @@ def _entry_lock(path: Path) -> FileLock:
     locks = cache_root() / LOCKS
     locks.mkdir(exist_ok=True)
     return FileLock(locks / f"{path.parent.name}-{path.name}.lock")
+
+
+def being_computed(name: str, version: int, config) -> bool:
+    """Whether another process holds the entry's lock now, that is, is computing it (a probe: the lock
+    is taken and let go at once when it is free)."""
+    path = entry_path(name, version, config)
+    if not (cache_root() / LOCKS).is_dir():
+        return False
+    lock = _entry_lock(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
 
 
 def _load(path: Path, name: str, version: int, config) -> Result | None:

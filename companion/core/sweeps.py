@@ -24,7 +24,7 @@ from contextvars import ContextVar
 
 from joblib import Parallel, delayed, parallel_config
 
-from .cache import cache_root, entry_files, entry_path, store_entry_files, touched_entries
+from .cache import being_computed, cache_root, entry_files, entry_path, store_entry_files, touched_entries
 from .config import InputError
 
 # loky replaces a worker whose memory has grown a lot (a large run's tensors) and says so from a
@@ -82,13 +82,23 @@ def _on_worker(fn: Callable, point: dict, caller_root: str) -> tuple:
     return value, [entry_files(path) for path in dict.fromkeys(touched)]
 
 
+def _limited_jobs(n_jobs: int) -> int:
+    """`n_jobs` within the job limit, if any (see `job_limit`)."""
+    limit = job_limit()
+    if limit is not None and not _cluster:
+        return limit if n_jobs < 1 else min(n_jobs, limit)  # joblib reads n_jobs = -1 as every core
+    return n_jobs
+
+
+def _in_this_process(n_jobs: int, count: int) -> bool:
+    return not _cluster and (count == 1 or _limited_jobs(n_jobs) == 1)
+
+
 def sweep(fn: Callable, points: list[dict], n_jobs: int = -1, backend: str = "loky") -> list:
     """``[fn(**point) for point in points]``, run in parallel; results come back in order, and so do
     the cache entries the jobs made (see the module's docstring)."""
-    limit = job_limit()
-    if limit is not None and not _cluster:
-        n_jobs = limit if n_jobs < 1 else min(n_jobs, limit)  # joblib reads n_jobs = -1 as every core
-    if not _cluster and (len(points) == 1 or n_jobs == 1):
+    n_jobs = _limited_jobs(n_jobs)
+    if _in_this_process(n_jobs, len(points)):
         return [fn(**point) for point in points]
     if _cluster:
         backend, n_jobs = "dask", -1  # as many jobs at once as the cluster has workers
@@ -137,6 +147,24 @@ def run_cached(run: Callable, configs: list, name: str, version: int, n_jobs: in
     """``[run(c) for c in configs]`` for a cached experiment: the configs missing from the cache are
     trained first, in parallel processes, and then every result is read back from the cache."""
     missing = list(dict.fromkeys(c for c in configs if not entry_path(name, version, c).exists()))
-    if len(missing) > 1 or (missing and _cluster):
+    if len(missing) > 1 and _in_this_process(n_jobs, len(missing)):
+        _fill_in_turn(run, missing, name, version)
+    elif len(missing) > 1 or (missing and _cluster):
         sweep(_fill, [{"run": run, "config": c} for c in missing], n_jobs=n_jobs)
     return [run(c) for c in configs]
+
+
+def _fill_in_turn(run: Callable, configs: list, name: str, version: int) -> None:
+    """Fill the entries one after another, passing over those another process is computing and waiting
+    for them at the end. Two processes that need the same runs (the capstone beside the chapter it
+    reads, each on one core) then share them out instead of queueing behind each other's locks."""
+    passed_over = []
+    for config in configs:
+        if entry_path(name, version, config).exists():
+            continue
+        if being_computed(name, version, config):
+            passed_over.append(config)
+        else:
+            run(config)
+    for config in passed_over:
+        run(config)  # waits on the entry's lock, then reads what the other process stored
