@@ -46,6 +46,10 @@ def _piece_square_tables() -> np.ndarray:
 
 
 PIECE_SQUARE = _piece_square_tables()
+# the same tables as Python integers (every entry is a whole number of centipawns), for the per-move
+# lookups: indexing a numpy array and adding its scalars costs several times as much
+_VALUE = [int(v) for v in PIECE_VALUES]
+_SQUARE = [[int(v) for v in row] for row in PIECE_SQUARE]
 
 
 def _square_from_side(square: int, color: bool) -> int:
@@ -62,22 +66,22 @@ def move_gain(board, move, blind=()) -> int:
     """The mover's gain in material and piece-square score, in centipawns, from playing `move`; captures
     of the piece types in `blind` count for nothing (an expert's blind spot)."""
     color = board.turn
+    mirror = 0 if color else 56  # `_square_from_side`, written out: this runs millions of times a chapter
     piece = board.piece_type_at(move.from_square)
-    src, dst = _square_from_side(move.from_square, color), _square_from_side(move.to_square, color)
-    gain = PIECE_SQUARE[piece, dst] - PIECE_SQUARE[piece, src]
+    src, dst = move.from_square ^ mirror, move.to_square ^ mirror
+    gain = _SQUARE[piece][dst] - _SQUARE[piece][src]
     if move.promotion:
-        gain += (PIECE_VALUES[move.promotion] - PIECE_VALUES[1]
-                 + PIECE_SQUARE[move.promotion, dst] - PIECE_SQUARE[1, dst])
+        gain += _VALUE[move.promotion] - _VALUE[1] + _SQUARE[move.promotion][dst] - _SQUARE[1][dst]
     captured_square = move.to_square
     if board.is_en_passant(move):
         captured_square = move.to_square + (-8 if color else 8)
     captured = board.piece_type_at(captured_square)
     if captured and captured not in blind:
-        gain += PIECE_VALUES[captured] + PIECE_SQUARE[captured, _square_from_side(captured_square, not color)]
+        gain += _VALUE[captured] + _SQUARE[captured][captured_square ^ (56 - mirror)]
     if piece == chess.KING and abs(move.to_square - move.from_square) == 2:  # castling moves a rook too
         rook_from, rook_to = (7, 5) if move.to_square > move.from_square else (0, 3)
-        gain += PIECE_SQUARE[4, rook_to] - PIECE_SQUARE[4, rook_from]
-    return int(gain)
+        gain += _SQUARE[4][rook_to] - _SQUARE[4][rook_from]
+    return gain
 
 
 def reference_move(board, moves=None, blind=()):
@@ -85,9 +89,8 @@ def reference_move(board, moves=None, blind=()):
     many quiet moves gain the same) go to the move that lands furthest up the board as the mover sees
     it, then to the furthest-up starting square: a rule a model can learn, unlike an arbitrary order."""
     moves = candidate_moves(board) if moves is None else moves
-    color = board.turn
-    keys = [(move_gain(board, m, blind), _square_from_side(m.to_square, color), _square_from_side(m.from_square, color))
-            for m in moves]
+    mirror = 0 if board.turn else 56  # `_square_from_side`, written out
+    keys = [(move_gain(board, m, blind), m.to_square ^ mirror, m.from_square ^ mirror) for m in moves]
     return moves[max(range(len(moves)), key=keys.__getitem__)]
 
 
@@ -114,8 +117,8 @@ def move_rewards(board, moves=None) -> np.ndarray:
 
 def material_balance(board) -> int:
     """White's material minus Black's, in centipawns."""
-    return int(sum(PIECE_VALUES[p] * (len(board.pieces(p, chess.WHITE)) - len(board.pieces(p, chess.BLACK)))
-                   for p in range(1, 6)))
+    return sum(_VALUE[p] * ((board.pieces_mask(p, chess.WHITE)).bit_count()
+                            - (board.pieces_mask(p, chess.BLACK)).bit_count()) for p in range(1, 6))
 
 
 def _unit_hash(*keys: int) -> float:
@@ -361,15 +364,18 @@ def encode_board(board) -> np.ndarray:
     """(64,) piece codes as the side to move sees the board: 0 empty, 1-6 its own pawn..king, 7-12 the
     opponent's; Black's view is mirrored top to bottom, so the mover always plays up the board."""
     codes = np.zeros(64, dtype=np.int64)
-    for square, piece in board.piece_map().items():
-        own = piece.color == board.turn
-        codes[_square_from_side(square, board.turn)] = piece.piece_type + (0 if own else 6)
+    mirror = 0 if board.turn else 56
+    for color, offset in ((board.turn, 0), (not board.turn, 6)):
+        for piece_type in chess.PIECE_TYPES:
+            for square in chess.scan_forward(board.pieces_mask(piece_type, color)):
+                codes[square ^ mirror] = piece_type + offset
     return codes
 
 
 def move_index(board, move) -> int:
     """The move as from * 64 + to, in the mover's view (a promotion is its pawn's from-to pair)."""
-    return _square_from_side(move.from_square, board.turn) * 64 + _square_from_side(move.to_square, board.turn)
+    mirror = 0 if board.turn else 56  # `_square_from_side`, written out
+    return (move.from_square ^ mirror) * 64 + (move.to_square ^ mirror)
 
 
 def uci_token(move) -> int:
