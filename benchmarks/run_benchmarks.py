@@ -1,7 +1,8 @@
 """Time the chapters, the book build and the thread setting; write benchmarks/RESULTS.md.
 
-    .venv/bin/python benchmarks/run_benchmarks.py [--repeats 3] [--only chapters,book,threads,steps,icl-mc]
-        [--topics increasing-complexity,...] [--icl-mc PATH/TO/Evolution-of-Statistical-Induction-Heads]
+    .venv/bin/python benchmarks/run_benchmarks.py [--repeats 3]
+        [--only chapters,book,threads,steps,attention-kernels,icl-mc] [--topics increasing-complexity,...]
+        [--icl-mc PATH/TO/Evolution-of-Statistical-Induction-Heads]
 
 Every timing is a median over `repeats` runs. "Cold" means an empty result cache (a fresh
 COMPANION_CACHE); "warm" means the cache the cold run filled.
@@ -314,6 +315,73 @@ def step_table(repeats: int, steps: int = 10) -> list[str]:
     return [summary, "", *lines]
 
 
+def _fused_attention_forward(self, x: torch.Tensor):
+    """`SelfAttention.forward` through `F.scaled_dot_product_attention`, the position bias (and the causal
+    mask) passed as its mask; the weights are not returned, as a training step does not need them."""
+    import math
+
+    from torch.nn import functional as F
+
+    B, T, D = x.shape
+    H = self.n_heads
+    q, k, v = self.qkv(x).view(B, T, 3, H, D // H).permute(2, 0, 3, 1, 4)
+    if self.relative_vectors is not None:
+        mask = self.vector_scores(q * (1 / math.sqrt(D // H))) + self.position_bias(T)
+        mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    elif self.relative_bias is None:
+        mixed = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+    else:
+        mixed = F.scaled_dot_product_attention(q, k, v, attn_mask=self.position_bias(T))
+    return self.out(mixed.transpose(1, 2).reshape(B, T, D)), None
+
+
+def attention_kernel_table(repeats: int, steps: int = 20) -> list[str]:
+    """Milliseconds per AdamW step of each chapter's attention model at book scale, one thread: attention
+    as the chapters write it, through `scaled_dot_product_attention`, and the model under `torch.compile`
+    (its first step, which compiles, timed on its own)."""
+    from companion.chapters.transcendence import policy as chess_policy
+    from companion.core import models
+
+    torch.set_num_threads(1)
+    cases = {}
+    for name, (model, vocab, length, batch) in transformer_models().items():
+        tokens = torch.randint(vocab, (batch, length + 1))
+        cases[name] = (model, (tokens,), lambda m, t: torch.nn.functional.cross_entropy(
+            m(t[:, :-1])[0].flatten(0, 1), t[:, 1:].flatten()))
+    config = chess_policy.config_for("book")
+    generator = torch.Generator().manual_seed(0)
+    legal = torch.randint(4096, (config.batch, 40), generator=generator)
+    legal[:, 35:] = -1  # a position has about 35 legal moves
+    boards = torch.randint(13, (config.batch, 64), generator=generator)
+    cases["transcendence board model"] = (chess_policy.build_policy(chess_policy.policy_config(config)),
+                                          (boards, legal[:, 0].clone(), legal), chess_policy._board_loss)
+    as_written = models.SelfAttention.forward
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp()  # each compile from scratch, as a reader's first
+    lines = ["| model | as written, ms per step | scaled_dot_product_attention | torch.compile | compiling (s) |",
+             "|---|---|---|---|---|"]
+    for name, (model, inputs, loss) in cases.items():
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+
+        def step(loss=loss):
+            optimizer.zero_grad()
+            loss(model, *inputs).backward()
+            optimizer.step()
+
+        written = _median_ms(step, steps, repeats)
+        models.SelfAttention.forward = _fused_attention_forward
+        try:
+            fused = _median_ms(step, steps, repeats)
+        finally:
+            models.SelfAttention.forward = as_written
+        compiled = torch.compile(loss)  # the loss, not the module: the board model's loss calls no forward
+        started = time.perf_counter()
+        step(compiled)
+        compiling = time.perf_counter() - started
+        compiled_ms = _median_ms(lambda: step(compiled), steps, repeats)
+        lines.append(f"| {name} | {written:.1f} | {fused:.1f} | {compiled_ms:.1f} | {compiling:.1f} |")
+    return lines
+
+
 OFFICIAL_RUN = """
 import sys, torch
 torch.set_num_threads(1)
@@ -417,7 +485,7 @@ def machine() -> str:
             f"torch {torch.__version__}")
 
 
-SECTIONS = ("chapters", "book", "pages", "threads", "steps", "pareto-step", "icl-mc")
+SECTIONS = ("chapters", "book", "pages", "threads", "steps", "attention-kernels", "pareto-step", "icl-mc")
 
 
 def merge(old: str, new: dict[str, list[str]]) -> str:
@@ -514,6 +582,16 @@ def main() -> None:
             f"Measured {today}, median of {args.repeats}. One AdamW step of each chapter's model at book scale "
             "(random tokens of the chapter's vocabulary and length).",
             *step_table(args.repeats)]
+    if "attention-kernels" in only:
+        sections["Steps: attention kernels, as written against fused and compiled (one thread)"] = [
+            f"Measured {today}, median of {args.repeats}. One AdamW step of each chapter's attention model at "
+            "book scale (random inputs of the chapter's shapes): attention as `companion.core.models` writes it; "
+            "the same through `F.scaled_dot_product_attention` with the position bias as its mask (the "
+            "chapters' runs never need the weights while they train); and the loss, model and all, under "
+            "`torch.compile` "
+            "(inductor, its C++ kernels, compiled from an empty cache), whose first step, where it compiles, is "
+            "timed on its own.", "",
+            *attention_kernel_table(args.repeats)]
     if "pareto-step" in only:
         pareto = pareto_step_times(args.repeats)
         sections["Steps: the Pareto chapter's SGD step, autograd against written out (16 seeds, one thread)"] = [
