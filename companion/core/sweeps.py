@@ -10,7 +10,8 @@ in its own cache; a worker that shares the caller's cache root sends nothing.
 Inside `at_most_jobs(n)`, or where ``COMPANION_JOBS`` is set, a local sweep uses at most that many
 processes; with one it runs in the calling process. Work that is already spread over the cores (the
 capstone training chapters side by side) gives each chapter one core this way, instead of starting
-processes that would only compete for the same cores.
+processes that would only compete for the same cores. A cached sweep in the calling process leaves for
+last the runs another process is computing (`run_cached`), so two such processes share their runs out.
 """
 
 from __future__ import annotations
@@ -145,7 +146,8 @@ def _fill(run: Callable, config) -> None:
 
 def run_cached(run: Callable, configs: list, name: str, version: int, n_jobs: int = 2) -> list:
     """``[run(c) for c in configs]`` for a cached experiment: the configs missing from the cache are
-    trained first, in parallel processes, and then every result is read back from the cache."""
+    trained first, in parallel processes (with one job, in this process, see `_fill_in_turn`), and then
+    every result is read back from the cache."""
     missing = list(dict.fromkeys(c for c in configs if not entry_path(name, version, c).exists()))
     if len(missing) > 1 and _in_this_process(n_jobs, len(missing)):
         _fill_in_turn(run, missing, name, version)
