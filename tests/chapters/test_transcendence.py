@@ -103,6 +103,27 @@ def test_the_reference_player_takes_material_and_the_judge_sees_two_plies():
     assert tr.reference_move(defended).uci() == "d2d5" and rewards["d2d5"] < -7
 
 
+def test_one_ply_gains_of_castling_en_passant_and_promotion_follow_the_tables():
+    """Values worked out by hand from the piece-square formulas, for the moves whose arithmetic has a
+    special case: the rook that castling moves, the pawn that en passant removes from another square,
+    a promotion that captures (an expert blind to rooks does not count the rook), Black's mirrored view."""
+    castles = "r3k2r/8/8/8/8/8/8/R3K2R {} KQkq - 0 1"
+    for side, moves in (("w", ("e1g1", "e1c1")), ("b", ("e8g8", "e8c8"))):
+        board = chess.Board(castles.format(side))
+        assert [tr.move_gain(board, chess.Move.from_uci(m)) for m in moves] == [10, 10]  # king beside a corner
+    en_passant = chess.Board("4k3/8/8/3pP3/8/8/8/4K3 w - d6 0 1")
+    assert tr.move_gain(en_passant, chess.Move.from_uci("e5d6")) == 8 + 100 + 26  # the pawn taken stood on d5
+    assert tr.material_balance(en_passant) == 0
+    promotion = chess.Board("1r2k3/P7/8/8/8/8/8/4K3 w - - 0 1")
+    takes = chess.Move.from_uci("a7b8q")
+    assert tr.move_gain(promotion, takes) == 8 + 800 - 60 + 500 and tr.move_gain(promotion, takes, {3, 4}) == 748
+    assert tr.material_balance(promotion) == -400
+    black = chess.Board(castles.format("b"))
+    codes = tr.encode_board(black)
+    assert (codes[4], codes[0], codes[7], codes[60], codes[56], codes[63]) == (6, 4, 4, 12, 10, 10)
+    assert tr.move_index(black, chess.Move.from_uci("e8g8")) == 4 * 64 + 6
+
+
 def test_experts_are_deterministic_and_err_where_their_hash_says():
     config = tr.config_for("test")
     experts = tr.make_experts(config)
