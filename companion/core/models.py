@@ -38,7 +38,7 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(d_model, d_model, bias=False)
         self.relative_bias = nn.Parameter(torch.zeros(n_heads, max_len)) if relative else None
         self.relative_vectors = nn.Parameter(torch.randn(max_len, d_model) * 0.02) if relative_vectors else None
-        offsets = torch.arange(max_len)[:, None] - torch.arange(max_len)[None, :]
+        offsets = torch.arange(max_len)[:, None] - torch.arange(max_len)[None, :]  # (max_len, max_len): t - s
         self.register_buffer("offsets", offsets, persistent=False)
 
     def position_bias(self, T: int) -> torch.Tensor | None:
@@ -46,12 +46,12 @@ class SelfAttention(nn.Module):
         None when there is neither."""
         if self.relative_bias is None and not self.causal:
             return None
-        offsets = self.offsets[:T, :T]
-        bias = torch.zeros(1, T, T, device=offsets.device)
+        offsets = self.offsets[:T, :T]  # (T, T)
+        bias = torch.zeros(1, T, T, device=offsets.device)  # (1, T, T)
         if self.relative_bias is not None:
-            bias = self.relative_bias[:, offsets.clamp(min=0)]
+            bias = self.relative_bias[:, offsets.clamp(min=0)]  # (H, T, T)
         if self.causal:
-            bias = bias.masked_fill(offsets < 0, float("-inf"))
+            bias = bias.masked_fill(offsets < 0, float("-inf"))  # (H or 1, T, T)
         return bias
 
     def vector_scores(self, q: torch.Tensor) -> torch.Tensor:
@@ -68,14 +68,14 @@ class SelfAttention(nn.Module):
         q, k, v = self.qkv(x).view(B, T, 3, H, D // H).permute(2, 0, 3, 1, 4)  # each (B, H, T, D/H)
         # scaling q rather than the (B, H, T, T) scores is T / (D/H) times less work, forward and backward;
         # the bias is added in place, as the product's backward does not need the product
-        q = q * (1 / math.sqrt(D // H))
+        q = q * (1 / math.sqrt(D // H))  # (B, H, T, D/H)
         scores = q @ k.transpose(-1, -2)  # (B, H, T, T)
         if self.relative_vectors is not None:
-            scores = scores + self.vector_scores(q)
-        bias = self.position_bias(T)
-        attention = (scores if bias is None else scores.add_(bias)).softmax(dim=-1)
-        mixed = (attention @ v).transpose(1, 2).reshape(B, T, D)
-        return self.out(mixed), attention
+            scores = scores + self.vector_scores(q)  # (B, H, T, T)
+        bias = self.position_bias(T)  # (H or 1, T, T), or None
+        attention = (scores if bias is None else scores.add_(bias)).softmax(dim=-1)  # (B, H, T, T)
+        mixed = (attention @ v).transpose(1, 2).reshape(B, T, D)  # (B, T, D)
+        return self.out(mixed), attention  # (B, T, D), (B, H, T, T)
 
 
 class Block(nn.Module):
@@ -92,10 +92,10 @@ class Block(nn.Module):
             )
 
     def forward(self, x):
-        mixed, attention = self.attention(self.norm1(x))
-        x = x + mixed
+        mixed, attention = self.attention(self.norm1(x))  # (B, T, D), (B, H, T, T)
+        x = x + mixed  # (B, T, D)
         if self.mlp is not None:
-            x = x + self.mlp(self.norm2(x))
+            x = x + self.mlp(self.norm2(x))  # (B, T, D)
         return x, attention
 
 
@@ -131,12 +131,12 @@ class Transformer(nn.Module):
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x = self.embed(tokens)  # (B, T, D)
         if self.position is not None:
-            x = x + self.position(torch.arange(tokens.shape[1], device=tokens.device))
+            x = x + self.position(torch.arange(tokens.shape[1], device=tokens.device))  # (B, T, D)
         attentions = []
         for block in self.blocks:
-            x, attention = block(x)
+            x, attention = block(x)  # (B, T, D), (B, H, T, T)
             attentions.append(attention)
-        return self.unembed(self.norm(x)), attentions
+        return self.unembed(self.norm(x)), attentions  # (B, T, K), a (B, H, T, T) per layer
 
 
 ACTIVATIONS = ("relu", "gelu", "tanh", "square", "cube", "quartic")
@@ -182,14 +182,14 @@ class MLP(nn.Module):
                 self.hidden.weight.mul_(sparse_mask(width, d_in, sparsity, generator))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.readout(self.act(self.hidden(x)))
+        return self.readout(self.act(self.hidden(x)))  # (..., d_in) -> (..., width) -> (..., d_out)
 
 
 def sparse_mask(rows: int, cols: int, per_row: int, generator: torch.Generator | None = None):
     """A (rows, cols) 0/1 mask with exactly `per_row` ones per row, on random columns."""
-    scores = torch.rand(rows, cols, generator=generator)
-    chosen = scores.topk(per_row, dim=1).indices
-    return torch.zeros(rows, cols).scatter_(1, chosen, 1.0)
+    scores = torch.rand(rows, cols, generator=generator)  # (rows, cols)
+    chosen = scores.topk(per_row, dim=1).indices  # (rows, per_row)
+    return torch.zeros(rows, cols).scatter_(1, chosen, 1.0)  # (rows, cols)
 
 
 INITS = ("uniform", "gaussian", "sign")
@@ -250,10 +250,10 @@ class EnsembleMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         pre = x @ self.hidden.transpose(1, 2)  # (R, B, width)
         if self.hidden_bias is not None:
-            pre = pre + self.hidden_bias[:, None]
+            pre = pre + self.hidden_bias[:, None]  # (R, B, width)
         out = self.act(pre) @ self.readout.transpose(1, 2) * self.output_scale  # (R, B, d_out)
         if self.readout_bias is not None:
-            out = out + self.readout_bias[:, None]
+            out = out + self.readout_bias[:, None]  # (R, B, d_out)
         return out
 
 

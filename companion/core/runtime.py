@@ -148,6 +148,12 @@ def environment(threads_per_run: int = 1) -> dict:
     }
 
 
+def scale_changes(book: dict, full: dict) -> dict[str, str]:
+    """What `--scale full` changes in a chapter's settings, as "book value → full value" per setting that
+    differs (a setting the book scale leaves at its default shows that default, or "default")."""
+    return {key: f"{book.get(key, 'default')} → {value}" for key, value in full.items() if book.get(key) != value}
+
+
 def reproducibility_card(name: str, version: int, result, **extra) -> dict:
     """Config, wall time, cache status, machine and software of a result, plus chapter-specific entries."""
     return {
