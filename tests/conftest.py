@@ -34,3 +34,23 @@ def pytest_collection_modifyitems(items):
         spec = getattr(item, "callspec", None)
         return not (spec is not None and spec.params.get("reader") == "lowest")
     items.sort(key=later)
+
+
+def page_problems(values: dict) -> list[str]:
+    """What a chapter's `page_values` must never hand the reader: a non-text or empty section, a `{glue`
+    placeholder, a NaN or None printed as a number, a range whose ends print alike ("0.79 to 0.79"), a
+    sentence set wholly in bold, or a Greek letter spelled out in Latin letters outside the math."""
+    import re
+
+    found = []
+    for name, text in values.items():
+        if not isinstance(text, str) or not text.strip():
+            found.append(f"{name}: not text, or empty")
+            continue
+        prose = re.sub(r"\$[^$]*\$", "", text)  # the math, where \tau and \mu belong
+        checks = {"a glue placeholder": "{glue" in text, "nan or None": re.search(r"\b(nan|None)\b", prose),
+                  "a range with equal ends": re.search(r"(?<![\w.+-])([-+]?\d[\d.,%]*) to \1(?![\w.])", prose),
+                  "a sentence in bold": re.search(r"(^|\n)\*\*[^*\n]+\*\*\s*(\n|$)", text),
+                  "tau or mu in Latin letters": re.search(r"(?<![\\\w])(tau|mu)\b", prose)}
+        found += [f"{name}: {what}" for what, hit in checks.items() if hit]
+    return found

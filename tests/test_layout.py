@@ -79,10 +79,63 @@ def test_the_check_finds_a_forbidden_import(tmp_path):
                          "companion.chapters.margin_features.experiment"}
 
 
-def test_every_chapter_has_its_three_rooms():
-    for module in topics.CHAPTER_MODULES.values():
-        folder = ROOT / Path(*module.split("."))
-        assert {"__init__.py", "experiment.py", "figures.py", "exercises.py"} <= {p.name for p in folder.iterdir()}
+ROOMS = {"__init__.py", "experiment.py", "analysis.py", "page.py", "figures.py", "exercises.py"}
+LATER_ROOMS = ("analysis", "page", "figures", "exercises")  # the story (experiment and its parts) imports none
+MAX_FILE_LINES, MAX_FUNCTION_LINES = 620, 66  # "about 600" and "about 60", with the slack "about" allows
+
+
+def seam_problems(root: Path = ROOT) -> list[str]:
+    """One line for each way a chapter breaks the seam: a room missing; the story importing the analysis,
+    the page, the figures or the exercises; the analysis importing the page or the figures; the page
+    importing the figures; a file or a function too long to read as one piece."""
+    import ast
+
+    problems = []
+    for module in topics.TOPICS.values():
+        folder = root / Path(*module.split("."))
+        names = {p.name for p in folder.iterdir()}
+        rooms = ROOMS - ({"exercises.py"} if module == CAPSTONE else set())  # discussion questions instead
+        problems += [f"{module}: no {room}" for room in sorted(rooms - names)]
+        for path in sorted(folder.glob("*.py")):
+            room = path.stem
+            forbidden = {"analysis": ("page", "figures", "exercises"), "page": ("figures", "exercises"),
+                         "figures": (), "exercises": (), "__init__": ()}.get(room, LATER_ROOMS)
+            for target in imported_modules(path, root):
+                if target.startswith(module + ".") and target[len(module) + 1:].split(".")[0] in forbidden:
+                    problems.append(f"{module}.{room} imports {target}")
+            text = path.read_text()
+            if len(text.splitlines()) > MAX_FILE_LINES:
+                problems.append(f"{path.relative_to(root)}: {len(text.splitlines())} lines")
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    length = node.end_lineno - node.lineno + 1
+                    if length > MAX_FUNCTION_LINES:
+                        problems.append(f"{path.relative_to(root)}: {node.name} is {length} lines")
+    return problems
+
+
+def test_every_chapter_follows_the_seam():
+    assert seam_problems() == []
+
+
+def test_the_seam_check_finds_a_broken_chapter(tmp_path):
+    """A copy of one chapter with a missing page, a story that imports the page, and a function too long:
+    each is reported."""
+    import shutil
+
+    source = PACKAGE / "chapters" / "hidden_progress"
+    copy = tmp_path / "companion" / "chapters" / "hidden_progress"
+    shutil.copytree(source, copy)
+    for module in topics.TOPICS.values():
+        if module != "companion.chapters.hidden_progress":
+            shutil.copytree(ROOT / Path(*module.split(".")), tmp_path / Path(*module.split(".")))
+    (copy / "page.py").unlink()
+    (copy / "experiment.py").write_text((copy / "experiment.py").read_text() + "\nfrom .page import claims\n"
+                                        + "\ndef long():\n" + "    x = 1\n" * 80)
+    found = seam_problems(tmp_path)
+    assert "companion.chapters.hidden_progress: no page.py" in found
+    assert "companion.chapters.hidden_progress.experiment imports companion.chapters.hidden_progress.page" in found
+    assert any("long is 81 lines" in line for line in found), found
 
 
 @pytest.mark.parametrize("old, new", [("companion.plotting", "companion.core.plotting"),

@@ -1,10 +1,18 @@
-"""One package per paper, named by its topic (see `companion.topics`).
+"""One package per paper, named by its topic (see `companion.topics`); every one has the same rooms.
 
-Each has `experiment.py` (the paper's experiment, top to bottom, and `reproduce`), `figures.py`
-(plots, explorers, live widgets) and `exercises.py` (the checks of its exercises); its `__init__.py`
-is what the notebook and the command line call. A long story splits `experiment.py` further
-(transcendence). No chapter imports another; the capstone reads the others' reports through
-`companion.topics`.
+- `experiment.py` tells the paper's experiment top to bottom, up to `run` (one seed, one setting);
+  a long story splits into more files before it, named in the chapter's `__init__.py`;
+- `analysis.py` plans the chapter's runs, pools them over seeds and writes the report `reproduce`
+  returns (the JSON that `python -m companion reproduce` writes);
+- `page.py` turns a report into the page: `page_values(report)` gives one Markdown block per section
+  and `claims(report)` the rows of the What-reproduced table, every word chosen by a computed check;
+- `figures.py` draws (plots, explorers, live widgets) and `exercises.py` checks the exercises.
+
+A chapter's `__init__.py` is its public face: the notebook and the command line call every name
+through it, looked up in the files in the order of its PARTS, each file imported only when the search
+reaches it, so the processes that only train never import the figures (nor matplotlib). Imports run
+one way, story → analysis → page → figures; no chapter imports another, and the capstone reads the
+others' reports through `companion.topics`. `tests/test_layout.py` holds every chapter to this.
 """
 
 from __future__ import annotations

@@ -242,3 +242,30 @@ def test_the_initial_output_size_scales_with_the_read_out():
     small = dataclasses.replace(config, readout_scale=0.1)
     assert hp.initial_max_output(small) == pytest.approx(0.1 * hp.initial_max_output(config), rel=1e-5)
     assert hp.initial_max_output(config) > 1  # the main run starts past the hinge's linear regime
+
+
+def test_the_page_is_computed_and_its_verdicts_follow_the_measurements(runs):
+    """Every section is computed text, and each What-reproduced verdict moves with its measurement: seeds
+    whose plateau does not hold, a gap that never outgrows its control, exponents that shrink with k, a
+    sample cost that keeps pace with n^k, and times as spread as a blind search's."""
+    from conftest import page_problems
+
+    report = hp.reproduce("test")  # the runs of `runs`, from the cache
+    assert page_problems(hp.page_values(report)) == []
+    verdicts = {claim.paper: claim.verdict for claim in hp.claims(report)}
+    assert set(verdicts.values()) <= {"reproduced", "partly", "not reproduced", "departs"}
+
+    def verdict(changed: dict, row: int) -> str:
+        return hp.claims({**report, **changed})[row].verdict
+
+    summary = report["summary"]
+    assert verdict({"summary": {**summary, "plateau_held": 0}}, 0) == "not reproduced"
+    assert verdict({"summary": {**summary, "plateau_held": summary["seeds"] - 1}}, 0) == "partly"
+    gap = report["gap_over_training"]
+    assert verdict({"gap_over_training": {**gap, "amplified": 0}}, 1) == "not reproduced"
+    shrinking = {k: -value for k, value in report["scaling_exponents"].items()}
+    assert verdict({"scaling_exponents": shrinking}, 2) != "reproduced"
+    rising = {k: {n: float(n) for n in by_n} for k, by_n in report["sq_reference"].items()}
+    assert verdict({"sq_reference": rising}, 3) == "reproduced"
+    spread = {k: {n: 1.0 for n in by_n} for k, by_n in report["t_c_cv"].items()}
+    assert verdict({"t_c_cv": spread}, 4) == "not reproduced"

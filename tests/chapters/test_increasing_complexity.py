@@ -142,3 +142,28 @@ def test_mu_never_exceeds_what_the_linear_classifier_knows():
 def test_bad_settings_fail_before_training(bad, message):
     with pytest.raises(ValueError, match=message):
         ic.Config(**bad)
+
+
+def test_the_page_is_computed_and_its_verdicts_follow_the_measurements(found):
+    """Every section is computed text, and each What-reproduced verdict moves with its measurement: an early
+    ratio below the bar, a margin below the best null, a network that gives up what L explained, and a
+    network that memorises the flipped labels and keeps mu."""
+    import copy
+
+    from conftest import page_problems
+
+    report = ic.reproduce("test", SEED)  # the runs of `found`, from the cache
+    assert page_problems(ic.page_values(report)) == []
+    doctored = copy.deepcopy(report)
+    for dataset in ic.DATASETS:
+        doctored[dataset]["early_ratio"] = [0.5] * len(report[dataset]["early_ratio"])
+        doctored[dataset]["margin_verdict"] = "below the best null"
+        doctored[dataset]["final_mu_share_of_I_LY"] = [0.5] * len(report[dataset]["seeds"])
+        block = doctored[dataset]["noise"][str(ic.NOISE)]
+        block["flipped_fit"], block["verdict"] = [1.0] * len(block["flipped_fit"]), "keeps mu"
+    assert [claim.verdict for claim in ic.claims(doctored)] == ["not reproduced", "departs", "not reproduced",
+                                                                "reproduced"]
+    for dataset in ic.DATASETS:
+        doctored[dataset]["margin_verdict"] = "above every null"
+        doctored[dataset]["noise"][str(ic.NOISE)]["verdict"] = "gives up part of mu"
+    assert [claim.verdict for claim in ic.claims(doctored)][1::2] == ["reproduced", "departs"]

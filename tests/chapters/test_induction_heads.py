@@ -172,3 +172,34 @@ def test_trigram_extension_passes_through_the_bigram_solution():
     assert "unigram" in closest and "bigram" in closest and closest[-1] == "trigram"
     assert closest.index("unigram") < closest.index("bigram") < closest.index("trigram")
     assert metrics["kl_model"][-1] < base["bigram"] - 0.05
+
+
+@pytest.fixture(scope="module")
+def report(found):
+    return ih.reproduce("test", seed=SEEDS[0])  # the runs of `found`, from the cache
+
+
+def test_the_page_is_computed_and_its_verdicts_follow_the_seeds(report):
+    """Every section is computed text; the What-reproduced verdicts read every seed, so a seed that fails
+    turns "reproduced" into "partly", a head that never forms turns it down, and the order and the prior
+    experiment flip their verdicts when their measurements do."""
+    from conftest import page_problems
+
+    assert page_problems(ih.page_values(report)) == []
+    verdicts = [claim.verdict for claim in ih.claims(report)]
+    runs = report["main_runs"]
+    phased = [{**run, "phases": {**run["phases"], "converged": i > 0 or not run["phases"]["converged"]}}
+              for i, run in enumerate(runs)]
+    assert ih.claims({**report, "main_runs": phased})[0].verdict == ("partly" if verdicts[0] == "reproduced"
+                                                                      else verdicts[0])
+    none = [{**run, "phases": {**run["phases"], "converged": False}} for run in runs]
+    assert ih.claims({**report, "main_runs": none})[0].verdict == "not reproduced"
+    flat = [{**run, "final_induction_score": 1 / report["config"]["k"]} for run in runs]
+    assert ih.claims({**report, "main_runs": flat})[1].verdict == "not reproduced"
+    n = report["formation_order"]["quarter"]["seeds"]
+    order = {stage: {"layer1_first": n, "layer2_first": 0, "together": 0, "seeds": n}
+             for stage in ("quarter", "three_quarters")}
+    assert ih.claims({**report, "formation_order": order})[2].verdict == "departs"
+    assert [ih.prior_verdict(*pair) for pair in [("earlier", "earlier"), ("later", "later"),
+                                                 ("earlier", "not separated"), ("later", "not separated")]] == \
+        ["reproduced", "departs", "partly", "not reproduced"]

@@ -385,3 +385,22 @@ def test_book_scale_meets_the_chapter_claims():
     assert within["probe_minus_frequency_ci"][1] < 0 and within["probe_auc"] > within["control_auc"] + 0.05, within
     assert np.mean([abs(a - 0.5) for a in m["shuffled_refit_aucs"]]) < 0.5 * abs(m["probe_auc"] - 0.5)
     assert all(band["probe_auc"] > band["entropy_auc"] + 0.1 for band in m["entropy_bands"]), m["entropy_bands"]
+
+
+def test_the_page_is_computed_and_its_verdicts_follow_the_measurements(seed_runs):
+    """Every section is computed text, and the What-reproduced verdicts move with the probe against the
+    entropy, the transfers, the in-context test and the within-fact interval."""
+    import copy
+
+    from conftest import page_problems
+
+    report = ku.reproduce("test", seed=SEEDS[0])  # the run of `seed_runs`, from the cache
+    assert page_problems(ku.page_values(report)) == []
+    doctored = copy.deepcopy(report)
+    doctored.update(probe_auc=0.6, entropy_baseline_auc=0.7, cross_domain_auc=0.5, relation_transfer_auc=0.5,
+                    unsupervised_auc=0.52)
+    doctored["within_fact"]["probe_minus_entropy_ci"] = [-0.2, -0.05]
+    assert [claim.verdict for claim in ku.claims(doctored)] == ["not reproduced"] * 3 + ["departs"]
+    doctored.update(probe_auc=0.95, cross_domain_auc=0.9, unsupervised_auc=0.8)
+    doctored["within_fact"]["probe_minus_entropy_ci"] = [0.02, 0.1]
+    assert [claim.verdict for claim in ku.claims(doctored)] == ["reproduced", "partly", "reproduced", "reproduced"]

@@ -260,3 +260,27 @@ def test_full_scale_adds_the_papers_s5_run():
     config = mf.config_for("full", "S5")
     assert (config.task, config.width) == ("S5", 2000)
     assert [c["dimension"] for c in mf.isotypic_components(5)] == [1, 1, 4, 4, 5, 5, 6]
+
+
+def test_the_page_is_computed_and_its_verdicts_follow_the_seeds(found):
+    """Every section is computed text, and the What-reproduced verdicts read every seed: one seed without
+    the theorem's features, or short of the maximum margin, turns "reproduced" into "partly"."""
+    import copy
+
+    from conftest import page_problems
+
+    report = mf.reproduce("test", seed=SEEDS[0])  # the seeded runs of `found`, from the cache
+    assert page_problems(mf.page_values(report)) == []
+    doctored = copy.deepcopy(report)
+    for name in RUNS:
+        doctored["seeds"][name]["feature_share"] = [1.0] * len(SEEDS)
+    doctored["seeds"]["modular-addition"]["covers_every_frequency"] = [True] * len(SEEDS)
+    doctored["seeds"]["modular-addition"]["margin_ratio"] = [0.999] * len(SEEDS)
+    assert [claim.verdict for claim in mf.claims(doctored)][:4] == ["reproduced"] * 4
+    doctored["seeds"]["modular-addition"]["covers_every_frequency"][1] = False
+    doctored["seeds"]["sparse-parity"]["feature_share"] = [0.5] * len(SEEDS)
+    doctored["seeds"]["modular-addition"]["margin_ratio"][2] = 0.9
+    assert [claim.verdict for claim in mf.claims(doctored)][:4] == ["partly", "not reproduced", "reproduced",
+                                                                   "partly"]
+    doctored["lookup_table"] = {**report["lookup_table"], "margin_ratio": 1.0}
+    assert mf.claims(doctored)[5].verdict == "not reproduced"

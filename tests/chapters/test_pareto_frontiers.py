@@ -18,7 +18,7 @@ def found():
 
 @pytest.fixture(scope="module")
 def report(found):
-    return pf.analysis(found)
+    return pf.reproduce("test")  # the runs of `found`, from the cache
 
 
 # ----------------------------------------------------------------------------- the claims
@@ -59,14 +59,34 @@ def test_tickets_start_on_more_of_the_support_than_random_neurons(report):
         assert abs(row["random_overlap"] - s / 30) < 0.05, (s, row)
 
 
-def test_every_page_value_is_computed(report):
+def test_the_page_is_computed_and_its_verdicts_follow_the_measurements(report):
+    """Every section is computed text, the frontier table has a row per width, and the What-reproduced
+    verdicts move with the frontier intervals, the width tests, the tickets and the forest comparison."""
+    import copy
+
+    from conftest import page_problems
+
     values = pf.page_values(report)
-    assert all(value not in (None, "") for value in values.values())
-    assert values["width_worse"] == 0
-    assert "No step up in width made success significantly rarer" in values["width_verdict"]
-    table = pf.frontier_table(report).splitlines()
+    assert page_problems(values) == []
+    assert report["width_summary"]["wider_worse"] == []
+    assert "No step up in width made success significantly rarer" in values["width"]
     widths = sorted({row["width"] for row in report["grid"]})
-    assert [line.split("|")[1].strip() for line in table[2:]] == [f"{w:,}" for w in widths]  # a row per width
+    table = [line for line in values["frontier"].splitlines() if line.startswith("| ") and "width" not in line]
+    assert [line.split("|")[1].strip() for line in table] == [f"{w:,}" for w in widths]  # a row per width
+    doctored = copy.deepcopy(report)
+    wide = widths[-1]
+    doctored["frontier"]["sparse"][wide] = {"m_half": 300.0, "ci": [280.0, 320.0], "censored": None}
+    doctored["frontier"]["dense"][wide] = {"m_half": 600.0, "ci": [560.0, 640.0], "censored": None}
+    for s in doctored["lottery"]:
+        doctored["lottery"][s]["p_ticket_beats_random"] = 0.5
+    doctored["tabular"]["summary"]["mlp_better"] = 0
+    assert [claim.verdict for claim in pf.claims(doctored)][::2] == ["reproduced", "not reproduced"]
+    assert pf.claims(doctored)[3].verdict == "not reproduced"
+    doctored["frontier"]["sparse"][wide], doctored["frontier"]["dense"][wide] = (
+        doctored["frontier"]["dense"][wide], doctored["frontier"]["sparse"][wide])
+    doctored["width_summary"]["wider_worse"] = [{"init": "dense", "m": 400, "narrow": 10, "wide": wide,
+                                                 "narrow_rate": 0.9, "wide_rate": 0.1}]
+    assert [claim.verdict for claim in pf.claims(doctored)][:2] == ["departs", "partly"]
 
 
 # ----------------------------------------------------------------------------- the machinery

@@ -252,9 +252,9 @@ def test_experts_who_always_err_bound_what_the_models_own_preferences_give(repor
     report, control = reports[seed], reports[seed]["random_experts"]
     assert control["expert_error_rates"] == [1.0] * len(report["expert_error_rates"])
     assert control["star_vs_committee_ci"][1] < 0, control["star_vs_committee_ci"]
-    values = tr.page_values(report)
-    assert ("Cooling still gains" in values["random_verdict"]) == (control["cooling_gain_ci"][0] > 0)
-    assert ("do not reach" in values["random_level_verdict"]) == (control["star_vs_best_expert_ci"][1] < 0)
+    said = tr.control_verdicts(report)
+    assert ("Cooling still gains" in said["random"]) == (control["cooling_gain_ci"][0] > 0)
+    assert ("do not reach" in said["random_level"]) == (control["star_vs_best_expert_ci"][1] < 0)
 
 
 def test_games_played_out_never_end_by_resignation_and_last_longer(reports):
@@ -263,22 +263,29 @@ def test_games_played_out_never_end_by_resignation_and_last_longer(reports):
     assert len(out) == 3 and all("resigned" not in player["endings"] for player in out.values()), out
     assert all(player["games"] == tr.config_for("test").ladder_games for player in out.values())
     assert min(player["mean_game_plies"] for player in out.values()) > report["mean_game_plies"]
-    assert "resigns" in tr.page_values(report)["played_out_verdict"]
+    assert "resigns" in tr.played_out(report)["verdict"]
 
 
 def test_the_page_sentences_follow_the_intervals(reports):
+    from conftest import page_problems
+
     report = reports[0]
-    values = tr.page_values(report)
-    assert all(isinstance(v, str) and v for v in values.values())
+    assert page_problems(tr.page_values(report)) == []
     single = {**report["single_expert"], "gain_ci": [-0.3, -0.1], "star_vs_committee_ci": [-0.5, -0.2]}
     diversity = {**report["diversity"], "diverse_gain_ci": [0.1, 0.5], "shared_gain_ci": [-0.2, 0.1]}
-    changed = tr.page_values({**report, "temperature_one_vs_average_ci": [0.2, 0.4], "positions_with_gain": 0.2,
-                              "single_expert": single, "diversity": diversity})
-    assert "lies above zero" in changed["one_verdict"] and "minority" in changed["gain_spread_verdict"]
-    assert "does not beat" in changed["denoising_verdict"] and "earns less" in changed["denoising_verdict"]
-    assert "diversity condition, measured" in changed["diversity_verdict"]
-    shared_too = tr.page_values({**report, "diversity": {**diversity, "shared_gain_ci": [0.05, 0.3]}})
-    assert "diversity condition, measured" not in shared_too["diversity_verdict"]
+    doctored = {**report, "temperature_one_vs_average_ci": [0.2, 0.4], "positions_with_gain": 0.2,
+                "single_expert": single, "diversity": diversity}
+    assert "lies above zero" in tr.temperature_verdicts(doctored)["one"]
+    assert "minority" in tr.page_values(doctored)["gain_spread"]
+    said = tr.control_verdicts(doctored)
+    assert "does not beat" in said["denoising"] and "earns less" in said["denoising"]
+    assert "diversity condition, measured" in said["diversity"]
+    assert [claim.verdict for claim in tr.claims(doctored)][1:] == ["departs", "reproduced", "reproduced"]
+    shared_too = {**doctored, "diversity": {**diversity, "shared_gain_ci": [0.05, 0.3]}}
+    assert "diversity condition, measured" not in tr.control_verdicts(shared_too)["diversity"]
+    assert tr.claims(shared_too)[2].verdict == "partly"
+    no_gain = {**report, "reward_gain_ci": [-0.2, 0.1]}
+    assert tr.claims(no_gain)[0].verdict == "not reproduced"
 
 
 def test_the_model_sees_only_legal_moves_and_its_explorer_moves_the_board(runs):

@@ -274,3 +274,22 @@ def test_the_baseline_is_the_best_recipe_at_each_t():
 def test_bad_settings_name_the_parameter(changes, named):
     with pytest.raises(ValueError, match=named):
         vc.Config(**changes)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_page_is_computed_and_its_verdicts_follow_the_measurements(found, seed):
+    """Every section is computed text, and the What-reproduced verdicts move with the law the seeds favour,
+    the perceptron's growth, and where the [CLS] head looks."""
+    import copy
+
+    from conftest import page_problems
+
+    report = vc.summary(found[seed])
+    assert page_problems(vc.page_values(report)) == []
+    doctored = copy.deepcopy(report)
+    doctored["fits"]["bootstrap"] = {**report["fits"]["bootstrap"], "log": 0.9, "power": 0.05, "neither": 0.05}
+    doctored["baseline_growth"] = report["growth_over_baseline_range"] / 2
+    doctored["attention_on_support"] = {**report["attention_on_support"], "mean": 0.01, "share_above_half": 0.0}
+    assert [claim.verdict for claim in vc.claims(doctored)] == ["reproduced", "departs", "not reproduced"]
+    doctored["fits"]["bootstrap"].update(log=0.1, power=0.85)
+    assert vc.claims(doctored)[0].verdict == "not reproduced"

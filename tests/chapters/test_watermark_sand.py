@@ -310,20 +310,25 @@ def test_the_page_sentences_follow_the_measurements(found):
     discriminator cannot tell from unwatermarked ones."""
     import copy
 
-    result = found[0]
-    values = ws.page_values(result)
-    assert "{" not in "".join(values.values()) and "nan" not in "".join(values.values())
-    doctored = copy.deepcopy(result)
-    m = doctored.metrics
-    for scheme in ws.SCHEMES:
-        for a in m["schemes"][scheme]["attackers"].values():
-            a["regeneration"]["erased_quality_kept_per_text"] = [1] * len(a["regeneration"]["judge_nll"])
-            a["walk"]["discriminator_auc"] = min(m["discriminator_null"])
+    from conftest import page_problems
+
+    report = ws.summarise(found[SEEDS[0]])
+    assert page_problems(ws.page_values(report)) == []
+    doctored = copy.deepcopy(report)
+    names = [attacker["name"] for attacker in report["models"]["attackers"]]
+    for name in names:
+        doctored["walk_against_regeneration"][name]["difference"] = {"mean": -0.2, "ci": [-0.3, -0.1], "n": 12}
+        for scheme in ws.SCHEMES:
+            doctored[scheme][name]["walk"]["discriminator_auc"] = min(report["plain"]["discriminator_null"])
+            doctored[scheme][name]["walk"]["erased"] = 1.0
     changed = ws.page_values(doctored)
-    assert changed["ws_walk_verdict"].startswith("The walk does not beat regeneration")
-    assert "loses to" in changed["ws_versus_0"]
-    assert changed["ws_quality_verdict"].startswith("And the quality is kept")
-    assert "tells none of the walks' texts" in changed["ws_alignment_measured"]
+    assert "does not beat regeneration" in changed["versus"] and "loses to" in changed["versus"]
+    assert "And the quality is kept" in changed["quality"]
+    assert "tells none of the walks' texts" in changed["alignment"]
+    assert [claim.verdict for claim in ws.claims(doctored)] == ["reproduced", "reproduced", "departs"]
+    for scheme in ws.SCHEMES:
+        doctored[scheme][names[0]]["walk"]["discriminator_auc"] = 1.0
+    assert ws.claims(doctored)[1].verdict == "departs"
 
 
 # ----------------------------------------------------------------------------- bad input

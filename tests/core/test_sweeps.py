@@ -11,7 +11,7 @@ from conftest import ROOT
 
 from companion import hidden_progress as hp
 from companion import pareto_frontiers as pf
-from companion.chapters.pareto_frontiers import experiment as pareto_experiment
+from companion.chapters.pareto_frontiers import analysis as pareto_analysis
 from companion.core import cache, sweeps
 
 distributed = pytest.importorskip("distributed")
@@ -66,7 +66,7 @@ def test_a_sweep_on_a_cluster_brings_every_entry_home(tmp_path, monkeypatch):
         client.register_plugin(ScratchCache(str(tmp_path / "workers")))
         with sweeps.on_cluster(client):
             remote_hp = hp.run_many(hp.scaling_configs("test"))
-            sweeps.sweep(pareto_experiment._fill, pareto_jobs(), n_jobs=2)  # as pf.experiments does
+            sweeps.sweep(pareto_analysis._fill, pareto_jobs(), n_jobs=2)  # as pf.experiments does
     remote = [*remote_hp, *pareto_results()]  # read from the caller's cache: no compute here
     assert all(result.from_cache for result in remote)
     worker_entries = set().union(*(entries(folder) for folder in (tmp_path / "workers").iterdir()))

@@ -12,19 +12,9 @@ from companion.core.plotting import PALETTE, figure, step_axis
 from companion.core.runtime import environment
 from companion.topics import CHAPTERS
 
-from .experiment import (
-    CATEGORIES,
-    CHALLENGES,
-    CHAPTER_TITLES,
-    GRADES,
-    LINK_NOTES,
-    NAME,
-    VERSION,
-    WATERMARKS,
-    Challenge,
-    claims,
-    links,
-)
+from .analysis import claims
+from .challenges import CATEGORIES, CHALLENGES, CHAPTER_TITLES, GRADES, LINK_NOTES, Challenge, links
+from .experiment import NAME, VERSION, WATERMARKS
 
 
 def plot_map(ax=None):

@@ -10,7 +10,7 @@ import torch
 from companion.core import parity
 from companion.core.checks import attempt, call, exercise_check, report, within
 
-from .experiment import predict_t_c
+from .analysis import predict_t_c
 
 
 def _boolean_functions(n: int):

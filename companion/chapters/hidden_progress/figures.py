@@ -12,17 +12,8 @@ from companion.core.explorer import Explorer, cached_explorer
 from companion.core.live import retrain_panel
 from companion.core.plotting import CYCLE, PALETTE, figure, seed_band, use_style
 
-from .experiment import (
-    CHANCE_LOSS,
-    LOSSES,
-    NAME,
-    SOLVED_LOSS,
-    config_for,
-    control_config,
-    run_many,
-    scaling_exponents,
-    sq_reference,
-)
+from .analysis import control_config, scaling_exponents, sq_reference
+from .experiment import CHANCE_LOSS, LOSSES, NAME, SOLVED_LOSS, config_for, run_many
 
 
 def _cursor(ax, x) -> None:

@@ -28,12 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from companion.core import runtime
 from companion.core.cache import Result, cached_training
 from companion.core.config import check_choice, check_float, check_int, check_seed, resolve_scale
 from companion.core.models import EnsembleMLP
 from companion.core.runtime import derived_generator
-from companion.core.stats import mean_interval, verdict
 from companion.core.sweeps import run_cached
 from companion.core.training import log_spaced_steps, train
 
@@ -324,18 +322,10 @@ def _compute(config: Config, device: torch.device) -> Result:
     with torch.no_grad():
         final_train = (model(train_x)[0, :, 0] > 0).long().cpu().numpy()
     flipped = data["flipped"]
-    nulls = {}
-    if config.noise == 0:  # the nulls speak to the clean runs' early ratio
-        curves = {family: null_family(family, data["train_x"], data["train_y"], data["test_x"], test_y, linear,
-                                      config.seed) for family in ("tree", "knn")}
-        matched = matched_null_ratios(history["acc_F"], curves, test_y, linear)
-        accuracies = np.linspace(0.55, 0.99, 45)
-        curves["independent"] = {"acc": accuracies.tolist(),
-                                 "ratio": [independent_null_ratio(a, test_y, linear) for a in accuracies]}
-        nulls = {"null_curves": curves, "null_ratio": matched}
     metrics = {
         **history,
-        **nulls,
+        # the nulls speak to the clean runs' early ratio
+        **(_null_measures(config, data, linear, history["acc_F"]) if config.noise == 0 else {}),
         # the share of the flipped training labels the network fits at the end: memorisation, measured
         "flipped_fit": float((final_train[flipped] == data["train_y"][flipped]).mean()) if flipped.any() else None,
         "config": dataclasses.asdict(config),
@@ -345,14 +335,28 @@ def _compute(config: Config, device: torch.device) -> Result:
                    for d, p in reference_predictions.items()},
         "wall_seconds": round(time.perf_counter() - started, 2),
     }
-    arrays = {}
-    if boundary is not None:
-        arrays["boundary"] = boundary  # (evaluations, GRID, GRID)
-        arrays["reference_boundaries"] = torch.stack([
-            torch.from_numpy(references[d].predict(_grid_points()).astype(np.uint8)).reshape(GRID, GRID)
-            for d in sorted(references)])
-        arrays["train_x"], arrays["train_y"] = torch.from_numpy(data["train_x"]), torch.from_numpy(data["train_y"])
-    return Result(metrics=metrics, arrays=arrays)
+    return Result(metrics=metrics, arrays=_boundary_arrays(boundary, references, data) if boundary is not None else {})
+
+
+def _null_measures(config: Config, data: dict, linear: np.ndarray, accuracies: list[float]) -> dict:
+    """The nulls beside the network: each family's curve of accuracy and mu / I(F;Y), and each null's ratio
+    at the accuracy of every evaluation of the network (`matched_null_ratios`)."""
+    test_y = data["test_y"]
+    curves = {family: null_family(family, data["train_x"], data["train_y"], data["test_x"], test_y, linear,
+                                  config.seed) for family in ("tree", "knn")}
+    matched = matched_null_ratios(accuracies, curves, test_y, linear)
+    grid = np.linspace(0.55, 0.99, 45)
+    curves["independent"] = {"acc": grid.tolist(), "ratio": [independent_null_ratio(a, test_y, linear) for a in grid]}
+    return {"null_curves": curves, "null_ratio": matched}
+
+
+def _boundary_arrays(boundary: torch.Tensor, references: dict, data: dict) -> dict[str, torch.Tensor]:
+    """The 2-D task's decision regions over training (evaluations, GRID, GRID), the reference classifiers'
+    regions, and the training points, for the explorer."""
+    regions = torch.stack([torch.from_numpy(references[d].predict(_grid_points()).astype(np.uint8)).reshape(GRID, GRID)
+                           for d in sorted(references)])
+    return {"boundary": boundary, "reference_boundaries": regions,
+            "train_x": torch.from_numpy(data["train_x"]), "train_y": torch.from_numpy(data["train_y"])}
 
 
 def run(config: Config, use_cache: bool = True, device: str = "auto") -> Result:
@@ -362,278 +366,3 @@ def run(config: Config, use_cache: bool = True, device: str = "auto") -> Result:
 
 def run_many(configs: list[Config], n_jobs: int = 2) -> list[Result]:
     return run_cached(run, configs, NAME, VERSION, n_jobs=n_jobs)
-
-
-# ----------------------------------------------------------------------------- the claims, measured
-
-def early_evaluations(metrics: dict, floor: float = 0.1) -> list[int]:
-    """The evaluations where F is no more accurate than L and I(F;Y) is at least `floor` x I(L;Y)."""
-    return [i for i, (information, accuracy) in enumerate(zip(metrics["I_FY"], metrics["acc_F"]))
-            if accuracy <= metrics["acc_L"] and information >= floor * metrics["I_LY"]]
-
-
-def explained_early(metrics: dict, floor: float = 0.1) -> dict:
-    """mu / I(F;Y) at every evaluation where F is no more accurate than L.
-
-    Evaluations where I(F;Y) is below `floor` x I(L;Y) are left out: there F knows almost nothing,
-    and a ratio of two numbers near zero says nothing.
-    """
-    ratios = [metrics["mu"][i] / metrics["I_FY"][i] for i in early_evaluations(metrics, floor)]
-    return {"ratios": ratios, "min_ratio": min(ratios, default=None), "evaluations": len(ratios),
-            "holds": bool(ratios) and min(ratios) >= EXPLAINED_SHARE}
-
-
-def summary(clean: Result, noisy: Result) -> dict:
-    c, n = clean.metrics, noisy.metrics
-    peak = int(np.argmax(n["mu"]))
-    return {
-        "I_LY": c["I_LY"],
-        "acc_L": c["acc_L"],
-        "final_acc_F": c["acc_F"][-1],
-        "final_mu": c["mu"][-1],
-        "final_mu_share_of_I_LY": c["mu"][-1] / c["I_LY"],
-        "early_min_ratio": explained_early(c)["min_ratio"],
-        "noisy_peak_mu": n["mu"][peak],
-        "noisy_peak_step": n["step"][peak],
-        "noisy_final_mu": n["mu"][-1],
-        "noisy_final_train_acc": n["train_acc"][-1],
-        "noisy_final_acc_F": n["acc_F"][-1],
-    }
-
-
-def passing_steps(result: Result, share: float = 0.9) -> dict[int, int | None]:
-    """For each ladder degree d, the first evaluated step from which mu(F; L_d) stays at least
-    `share` x I(L_d; Y): when SGD has caught up with that classifier for good."""
-    m = result.metrics
-    found = {}
-    for degree, reference in m["ladder"].items():
-        curve = m[f"mu_degree_{degree}"]
-        target = share * reference["I_LY"]
-        found[int(degree)] = next((m["step"][i] for i in range(len(curve)) if all(v >= target for v in curve[i:])),
-                                  None)
-    return found
-
-
-def early_comparison(metrics: dict) -> dict:
-    """The network's early ratio beside the nulls', over the evaluations `explained_early` keeps.
-
-    `network`: the median of mu / I(F;Y) over those evaluations; `nulls`: each null's median ratio at
-    the network's accuracy over the evaluations where it has a match (None with no match); `margin`:
-    the median over evaluations of the network's ratio minus the highest matched null's.
-    """
-    keep = early_evaluations(metrics)
-    ratios = {i: metrics["mu"][i] / metrics["I_FY"][i] for i in keep}
-    nulls, margins = {}, []
-    for family in NULLS:
-        values = [metrics["null_ratio"][family][i] for i in keep if metrics["null_ratio"][family][i] is not None]
-        nulls[family] = float(np.median(values)) if values else None
-        nulls[f"{family}_matched"] = len(values)
-    for i in keep:
-        rivals = [metrics["null_ratio"][family][i] for family in NULLS if metrics["null_ratio"][family][i] is not None]
-        margins.append(ratios[i] - max(rivals))
-    fitted = [metrics["null_ratio"][family] for family in ("tree", "knn")]
-    return {"network": float(np.median(list(ratios.values()))) if keep else None,
-            "network_min": min(ratios.values(), default=None), "evaluations": len(keep),
-            "matched_by_tree_or_knn": sum(any(row[i] is not None for row in fitted) for i in keep),
-            "null_floor": min(min(metrics["null_curves"][family]["acc"]) for family in ("tree", "knn")),
-            "nulls": nulls, "margin": float(np.median(margins)) if margins else None}
-
-
-def noise_measures(metrics: dict) -> dict:
-    """What label noise does to mu: its peak, its mean over the last five evaluations, their ratio, and
-    how much of the (partly wrong) training set the network fits, flipped labels included."""
-    curve = metrics["mu"]
-    peak = int(np.argmax(curve))
-    return {"mu_peak": curve[peak], "mu_peak_step": metrics["step"][peak], "mu_last5": float(np.mean(curve[-5:])),
-            "kept_share": float(np.mean(curve[-5:])) / curve[peak] if curve[peak] > 0 else None,
-            "train_accuracy": metrics["train_acc"][-1], "flipped_fit": metrics["flipped_fit"],
-            "test_accuracy": metrics["acc_F"][-1]}
-
-
-# ----------------------------------------------------------------------------- the chapter's experiments
-
-def seeds_for(scale: str | None, seed: int) -> list[int]:
-    return [seed + i for i in range(SEEDS[resolve_scale(scale)])]
-
-
-def experiments(scale: str | None = None, seed: int = 0, n_jobs: int = 2) -> dict[str, dict]:
-    """Every run of the chapter: for each data set, the clean runs of every seed (`clean`, a list) and
-    the noisy runs of the first NOISY_SEEDS seeds at each of NOISE_RATES (`noise`: {rate: list})."""
-    scale = resolve_scale(scale)
-    seeds = seeds_for(scale, seed)
-    configs = {(dataset, 0.0, s): config_for(scale, dataset, 0.0, s) for dataset in DATASETS for s in seeds}
-    configs.update({(dataset, rate, s): config_for(scale, dataset, rate, s)
-                    for dataset in DATASETS for rate in NOISE_RATES for s in seeds[:NOISY_SEEDS]})
-    results = dict(zip(configs, run_many(list(configs.values()), n_jobs=n_jobs)))
-    return {dataset: {"clean": [results[dataset, 0.0, s] for s in seeds],
-                      "noise": {rate: [results[dataset, rate, s] for s in seeds[:NOISY_SEEDS]] for rate in NOISE_RATES}}
-            for dataset in DATASETS}
-
-
-def seed_summary(runs: dict) -> dict:
-    """One data set's runs, summarised over seeds: the early ratios beside the nulls', the margin over
-    the best null with its interval and verdict, and label noise at each rate beside the paper's claim."""
-    comparisons = [early_comparison(result.metrics) for result in runs["clean"]]
-    margins = [c["margin"] for c in comparisons if c["margin"] is not None]
-    margin = mean_interval(margins) if margins else None
-    found = {
-        "seeds": [result.metrics["config"]["seed"] for result in runs["clean"]],
-        "early_ratio": [c["network"] for c in comparisons],
-        "early_min_ratio": [c["network_min"] for c in comparisons],
-        "nulls": {family: [c["nulls"][family] for c in comparisons] for family in NULLS},
-        "nulls_matched": {family: [c["nulls"][f"{family}_matched"] for c in comparisons] for family in NULLS},
-        "early_evaluations": [c["evaluations"] for c in comparisons],
-        "matched_by_tree_or_knn": [c["matched_by_tree_or_knn"] for c in comparisons],
-        "null_floor": [c["null_floor"] for c in comparisons],
-        "margin_per_seed": [c["margin"] for c in comparisons],
-        "margin_over_best_null": margin,
-        "margin_verdict": verdict(margin, 0.0, "above every null", "below the best null") if margin else
-        "not separated",
-        "final_mu_share_of_I_LY": [r.metrics["mu"][-1] / r.metrics["I_LY"] for r in runs["clean"]],
-        "final_acc_F": [r.metrics["acc_F"][-1] for r in runs["clean"]],
-        "acc_L": [r.metrics["acc_L"] for r in runs["clean"]],
-        "noise": {},
-    }
-    for rate, noisy in runs["noise"].items():
-        measured = [noise_measures(result.metrics) for result in noisy]
-        block = {key: [m[key] for m in measured] for key in measured[0]}
-        kept = mean_interval(block["kept_share"])
-        block["kept_share_interval"] = kept
-        block["verdict"] = verdict(kept, RETAINED, "keeps mu", "gives up part of mu", "not settled")
-        found["noise"][str(rate)] = block
-    return found
-
-
-NULL_NAMES = {"tree": "a decision tree", "knn": "a k-nearest-neighbour vote",
-              "independent": "errors independent of L's"}
-NULL_VERDICTS = {
-    "above every null": "the network agrees with L more than the best null of its accuracy does: the "
-                        "linear classifier, not just any simple one, accounts for the early network",
-    "below the best null": "the best null agrees with L more than the network does: at this accuracy, "
-                           "simple classifiers that are not linear agree with L at least as much, so the "
-                           "early ratio cannot single out the linear classifier",
-    "not separated": "the interval straddles zero: the network agrees with L about as much as the best null "
-                     "of its accuracy, so the early ratio cannot single out the linear classifier",
-}
-
-
-def _median(values) -> float:
-    return float(np.median([v for v in values if v is not None]))
-
-
-def early_glue(found: dict) -> dict[str, str]:
-    """The early-ratio numbers and verdict of one data set's `seed_summary`, as text for the page."""
-    nulls = {family: _median(found["nulls"][family]) for family in NULLS
-             if any(v is not None for v in found["nulls"][family])}
-    best = max((f for f in nulls if f != "independent"), key=nulls.get)
-    margin = found["margin_over_best_null"]
-    low, high = margin["ci"]
-    return {
-        "seeds": str(len(found["seeds"])),
-        "early_median": f"{_median(found['early_ratio']):.2f}",
-        "early_range": f"{min(found['early_ratio']):.2f} to {max(found['early_ratio']):.2f}",
-        "early_min": f"{min(found['early_min_ratio']):.2f}",
-        "independent": f"{nulls['independent']:.2f}",
-        "independent_gap": f"{_median(found['early_ratio']) - nulls['independent']:.2f}",
-        "best_null": NULL_NAMES[best],
-        "null_floor": f"{min(found['null_floor']):.2f}",
-        "matched": f"{sum(found['matched_by_tree_or_knn'])} of the {sum(found['early_evaluations'])}",
-        "best_null_ratio": f"{nulls[best]:.2f}",
-        "margin": f"{margin['mean']:+.2f} (95% interval {low:+.2f} to {high:+.2f}, {margin['n']} seeds)",
-        "verdict": NULL_VERDICTS[found["margin_verdict"]],
-        "final_share": f"{_median(found['final_mu_share_of_I_LY']):.2f}",
-        "final_acc_F": f"{_median(found['final_acc_F']):.3f}",
-        "acc_L": f"{_median(found['acc_L']):.3f}",
-    }
-
-
-def noise_glue(found: dict, rate: float) -> dict[str, str]:
-    """Label noise at one rate, over seeds, as text for the page, with the comparison with the paper's
-    claim that the network memorises while retaining the linear classifier."""
-    block = found["noise"][str(rate)]
-    kept = block["kept_share_interval"]
-    memorised = _median(block["flipped_fit"])
-    memorises = memorised >= 0.9
-    retains = block["verdict"] == "keeps mu"
-    if memorises and retains:
-        paper = "as the paper reports, the network memorises the flipped labels and keeps what L explained"
-    elif memorises and block["verdict"] == "gives up part of mu":
-        paper = ("unlike the paper, which reports that memorising leaves mu in place, memorising the flipped "
-                 "labels here costs part of what L explained")
-    elif memorises:
-        paper = ("the network memorises the flipped labels, and whether mu stays in place, as the paper "
-                 "reports, is not settled by these seeds")
-    else:
-        paper = ("the network never memorises the flipped labels here, so this run does not test the paper's "
-                 "claim that memorising leaves mu in place")
-    return {
-        "rate": f"{rate:.0%}",
-        "seeds": str(len(block["mu_peak"])),
-        "peak": f"{_median(block['mu_peak']):.3f}",
-        "last5": f"{_median(block['mu_last5']):.3f}",
-        "kept": f"{kept['mean']:.2f} (95% interval {kept['ci'][0]:.2f} to {kept['ci'][1]:.2f})",
-        "flipped_fit": f"{memorised:.0%}",
-        "train_accuracy": f"{_median(block['train_accuracy']):.2f}",
-        "verdict": block["verdict"],
-        "paper": paper,
-    }
-
-
-def seed_table(found: dict):
-    """Per seed: the network's early ratio (median and lowest), each null's at matched accuracy, the margin."""
-    from companion.core.tables import Table
-
-    rows = [{"seed": seed, "network (median)": found["early_ratio"][i],
-             "network (lowest)": found["early_min_ratio"][i], **{NULL_NAMES[f]: found["nulls"][f][i] for f in NULLS},
-             "margin over best null": found["margin_per_seed"][i]}
-            for i, seed in enumerate(found["seeds"])]
-    return Table(rows, digits=2)
-
-
-def noise_table(found: dict):
-    """Per noise rate and seed: mu's peak, its mean over the last five evaluations, and memorisation."""
-    from companion.core.tables import Table
-
-    rows = [{"flipped": f"{float(rate):.0%}", "seed": found["seeds"][i], "mu peak": block["mu_peak"][i],
-             "mu, last five": block["mu_last5"][i], "kept share": block["kept_share"][i],
-             "flipped labels fitted": block["flipped_fit"][i], "training accuracy": block["train_accuracy"][i],
-             "held-out accuracy": block["test_accuracy"][i]}
-            for rate, block in found["noise"].items() for i in range(len(block["mu_peak"]))]
-    return Table(rows, digits=3)
-
-
-KEYS = ("step", "I_FY", "mu", "I_FY_given_L", "acc_F")
-
-
-def reproduce(scale: str | None = None, seed: int = 0) -> dict:
-    """What `python -m companion reproduce increasing-complexity` writes to increasing-complexity.json:
-    per data set, the seeds' early ratios beside the nulls', the margin over the best null, label noise
-    at 10% and 20%, and (for the first seed, as before) the curves, the summary and the ladder."""
-    scale = resolve_scale(scale)
-    found = experiments(scale, seed)
-    report = {"topic": NAME, "scale": scale, "seed": seed, "noise": NOISE, "noise_rates": list(NOISE_RATES)}
-    for dataset, runs in found.items():
-        first_clean, first_noisy = runs["clean"][0], runs["noise"][NOISE][0]
-        entry = {}
-        for kind, result in (("clean", first_clean), ("label_noise", first_noisy)):
-            m = result.metrics
-            block = {("steps" if key == "step" else key): m[key] for key in KEYS}
-            block.update({"I_LY": m["I_LY"], "acc_L": m["acc_L"], "train_acc": m["train_acc"],
-                          "config": m["config"]})
-            entry[kind] = block
-        entry["summary"] = summary(first_clean, first_noisy)
-        entry["explained_early"] = explained_early(first_clean.metrics)
-        if dataset == "sine":
-            entry["ladder"] = first_clean.metrics["ladder"]
-            entry["ladder_passing_steps"] = passing_steps(first_clean)
-        entry.update(seed_summary(runs))
-        report[dataset] = entry
-    return report
-
-
-def reproducibility_card(result: Result) -> dict:
-    changes = {dataset: {key: (SCALES["book"][dataset][key], value) for key, value in steps.items()}
-               for dataset, steps in SCALES["full"].items()}
-    return runtime.reproducibility_card(NAME, VERSION, result, full_scale_changes=changes)
-
-

@@ -13,7 +13,8 @@ from companion.core.explorer import Explorer, cached_explorer
 from companion.core.live import retrain_panel
 from companion.core.plotting import CYCLE, PALETTE, figure, seed_band, step_axis, use_style
 
-from .experiment import NAME, boundary_curve, config_for, early_evaluations, run
+from .analysis import early_evaluations
+from .experiment import NAME, boundary_curve, config_for, run
 
 
 def plot_information(result: Result, ax=None, cursor: int | None = None, title: str | None = None):

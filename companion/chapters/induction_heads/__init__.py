@@ -1,11 +1,10 @@
 """Statistical induction heads: transformers learning Markov chains in context.
 
-The chapter's public face: its notebook and the command line call every name through it. A name is
-looked up in `experiment.py`, `exercises.py`, `figures.py`, in that order, each file imported only
-when the search reaches it, so the processes that only train never import the figures (nor
-matplotlib).
+`experiment.py` tells the experiment as a story, up to `run`.
+The other files follow the chapter pattern described in `companion.chapters`.
 """
 
 from companion.core.lazy import names_from_parts
 
-__getattr__, __dir__ = names_from_parts(__name__, ("experiment", "exercises", "figures"))
+PARTS = ("experiment", "analysis", "page", "exercises", "figures")
+__getattr__, __dir__ = names_from_parts(__name__, PARTS)

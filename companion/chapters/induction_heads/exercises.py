@@ -9,7 +9,8 @@ import torch
 
 from companion.core.checks import call, exercise_check, report
 
-from .experiment import Config, config_for, ngram_strategy, phase_checks, run, sample_batch
+from .analysis import phase_checks
+from .experiment import Config, config_for, ngram_strategy, run, sample_batch
 
 
 def _random_sequences(k: int, count: int = 20, length: int = 30, seed: int = 0):

@@ -11,7 +11,8 @@ from companion.core.explorer import Explorer, cached_explorer
 from companion.core.live import retrain_panel
 from companion.core.plotting import CYCLE, PALETTE, figure, seed_band, step_axis
 
-from .experiment import NAME, PRIORS, config_for, halfway_step, head_rise, phase_checks, run
+from .analysis import halfway_step, head_rise, phase_checks
+from .experiment import NAME, PRIORS, config_for, run
 
 
 def plot_training(result: Result, ax=None, cursor: int | None = None, title: str | None = None):

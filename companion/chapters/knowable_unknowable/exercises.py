@@ -11,7 +11,8 @@ import torch
 
 from companion.core.checks import attempt, exercise_check, report
 
-from .experiment import auc, entropy, fit_probe
+from .experiment import entropy
+from .probes import auc, fit_probe
 
 
 @exercise_check

@@ -14,6 +14,7 @@ from companion.core.explorer import Explorer, cached_explorer
 from companion.core.live import retrain_panel
 from companion.core.plotting import PALETTE, figure
 
+from .analysis import summary
 from .experiment import (
     ALEATORIC,
     EPISTEMIC,
@@ -25,10 +26,9 @@ from .experiment import (
     World,
     build_world,
     config_for,
-    run,
-    summary,
     world_config,
 )
+from .probes import run
 
 LABEL_COLOURS = {EPISTEMIC: "#D55E00", ALEATORIC: "#0072B2"}  # vermillion and blue of the house palette
 

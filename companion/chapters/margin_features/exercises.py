@@ -9,7 +9,8 @@ import torch
 
 from companion.core.checks import attempt, exercise_check, report, within
 
-from .experiment import Config, lookup_table_network, make_task, neuron_norms, normalised_margin, phase_errors
+from .experiment import Config, make_task, neuron_norms, normalised_margin, phase_errors
+from .explicit_networks import lookup_table_network
 
 
 def _cosine_vectors(seed: int, count: int = 12):

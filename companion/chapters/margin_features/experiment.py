@@ -30,11 +30,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from companion.core import parity, runtime
+from companion.core import parity
 from companion.core.cache import Result, cached_training
 from companion.core.config import check_choice, check_float, check_int, check_seed, resolve_scale
 from companion.core.runtime import derived_generator
-from companion.core.stats import mean_interval
 from companion.core.sweeps import run_cached
 from companion.core.training import log_spaced_steps, train
 
@@ -190,12 +189,12 @@ def activate(z: torch.Tensor, activation: str) -> torch.Tensor:
 
 def forward(weights: dict, x: torch.Tensor, activation: str) -> torch.Tensor:
     """f(x) = sum_i sigma(<in_i, x>) out_i: (samples, d_in) -> (samples, classes)."""
-    return activate(x @ weights["in"].T, activation) @ weights["out"]
+    return activate(x @ weights["in"].T, activation) @ weights["out"]  # (samples, width) -> (samples, classes)
 
 
 def neuron_norms(weights: dict) -> torch.Tensor:
     """||theta_i||: each neuron's input and output weights as one vector."""
-    return (weights["in"].pow(2).sum(1) + weights["out"].pow(2).sum(1)).sqrt()
+    return (weights["in"].pow(2).sum(1) + weights["out"].pow(2).sum(1)).sqrt()  # (width,)
 
 
 def normalised_margin(weights: dict, x: torch.Tensor, y: torch.Tensor, activation: str, homogeneity: int) -> float:
@@ -204,9 +203,9 @@ def normalised_margin(weights: dict, x: torch.Tensor, y: torch.Tensor, activatio
     Scaling the weights leaves it unchanged, so it compares networks of any size; the theory's
     maximum is over all networks of any width.
     """
-    logits = forward(weights, x, activation)
-    correct = logits.gather(1, y[:, None])[:, 0]
-    wrong = logits.scatter(1, y[:, None], -torch.inf).max(1).values
+    logits = forward(weights, x, activation)  # (samples, classes)
+    correct = logits.gather(1, y[:, None])[:, 0]  # (samples,)
+    wrong = logits.scatter(1, y[:, None], -torch.inf).max(1).values  # (samples,): the best wrong class
     return float((correct - wrong).min() / neuron_norms(weights).pow(homogeneity).sum())
 
 
@@ -395,110 +394,6 @@ def margin_theory(config: Config) -> float | None:
     return group_margin_theory(GROUP_DEGREES[config.task]) if config.activation == "x^2" else None
 
 
-def lookup_table_network(p: int) -> dict:
-    """A network that gets every pair right with no Fourier features: one neuron per pair (a, b), with
-    u = e_a, v = e_b, w = e_(a+b). The pair's own neuron gives the correct class (1 + 1)^2 = 4, any
-    wrong class gets at most 2 from neurons that share a or b; the margin is 2 for p^2 neurons."""
-    a, b = np.divmod(np.arange(p * p), p)
-    eye = torch.eye(p)
-    return {"in": torch.cat([eye[a], eye[b]], 1), "out": eye[(a + b) % p]}
-
-
-# ----------------------------------------------------------------------------- certificates
-
-def modular_certificate(p: int) -> dict:
-    """A network that attains the modular-addition maximum exactly: for every frequency j and every pair
-    of phases (theta_u, theta_v) on the grid {0, 2 pi/3, 4 pi/3}^2, one neuron u = cos(2 pi j a/p +
-    theta_u), v = cos(2 pi j b/p + theta_v), w = cos(2 pi j c/p + theta_u + theta_v). The grid makes
-    the squared terms u^2 w and v^2 w cancel over the nine phases, leaving only the products u v w."""
-    angles = 2 * np.pi * np.arange(p) / p
-    grid = (0.0, 2 * np.pi / 3, 4 * np.pi / 3)
-    rows = [(np.cos(j * angles + tu), np.cos(j * angles + tv), np.cos(j * angles + tu + tv))
-            for j in range(1, (p - 1) // 2 + 1) for tu in grid for tv in grid]
-    u, v, w = (torch.from_numpy(np.array(part)) for part in zip(*rows))
-    return {"in": torch.cat([u, v], 1), "out": w}
-
-
-def parity_certificate(n: int, k: int, support: torch.Tensor) -> dict:
-    """A network that attains the parity maximum exactly: one neuron per sign pattern s in {+-1}^k, input
-    s / sqrt(k+1) on the support, output chi(s) (1, -1) / sqrt(2 (k+1)) with chi(s) the product of the
-    signs; every |u_j| equals ||w||, and each neuron's norm is 1. Summed over s with the sign chi(s),
-    (s . x)^k keeps only k! times the product of the support bits."""
-    patterns = torch.tensor(list(itertools.product((1.0, -1.0), repeat=k)), dtype=torch.float64)
-    inputs = torch.zeros(len(patterns), n, dtype=torch.float64)
-    inputs[:, support] = patterns / math.sqrt(k + 1)
-    chi = patterns.prod(1, keepdim=True)
-    return {"in": inputs, "out": chi * torch.tensor([1.0, -1.0], dtype=torch.float64) / math.sqrt(2 * (k + 1))}
-
-
-def _permutation_matrix(g: tuple) -> np.ndarray:
-    """P with P e_i = e_g(i): P(a) P(b) = P(a * b) for the product "apply b, then a"."""
-    matrix = np.zeros((len(g), len(g)))
-    matrix[list(g), range(len(g))] = 1.0
-    return matrix
-
-
-def _sum_zero_basis(n: int) -> np.ndarray:
-    """An orthonormal basis (n, n-1) of the vectors whose entries sum to zero."""
-    return np.linalg.qr(np.eye(n) - 1.0 / n)[0][:, : n - 1]
-
-
-@functools.cache
-def irreducible_representations(degree: int) -> dict[str, np.ndarray]:
-    """The non-trivial irreducible representations of S3 or S4 as orthogonal matrices, (|G|, d, d) each:
-    the sign; the standard one (permutations acting on the vectors that sum to zero); for S4, the
-    standard one times the sign, and the two-dimensional one through S4's action on the three ways of
-    splitting {0, 1, 2, 3} into pairs (a map onto S3)."""
-    if degree not in (3, 4):
-        raise ValueError(f"degree must be 3 or 4 for the explicit representations, got {degree}")
-    elements = symmetric_group(degree)["elements"]
-    basis = _sum_zero_basis(degree)
-    sign = np.array([[[np.linalg.det(_permutation_matrix(g))]] for g in elements])
-    standard = np.array([basis.T @ _permutation_matrix(g) @ basis for g in elements])
-    if degree == 3:
-        return {"sign": sign, "standard": standard}
-    splits = [frozenset(frozenset(pair) for pair in split)
-              for split in (((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2)))]
-    acting = [tuple(splits.index(frozenset(frozenset(g[i] for i in pair) for pair in split)) for split in splits)
-              for g in elements]
-    three = _sum_zero_basis(3)
-    two = np.array([three.T @ _permutation_matrix(h) @ three for h in acting])
-    return {"sign": sign, "two-dimensional": two, "standard": standard, "standard x sign": standard * sign}
-
-
-def group_certificate(degree: int) -> dict:
-    """A network that attains the group maximum exactly: for each non-trivial irreducible representation
-    rho of dimension d and each matrix entry (j, k, l), the neuron u = rho_jk, v = rho_kl, w = rho_jl and
-    its partner (u, -v, -w), scaled by d^(1/3). A pair contributes 4 u[a] v[b] w[c]; summed over
-    (j, k, l) that is 4 trace(rho(a b) rho(c)^T), the character of c^-1 a b; weighted by d it adds up,
-    over the representations, to |G| when c = a b and to the same -1 for every wrong c."""
-    rows = []
-    for matrices in irreducible_representations(degree).values():
-        d = matrices.shape[1]
-        scale = d ** (1 / 3)
-        for j, k, l in itertools.product(range(d), repeat=3):
-            u, v, w = scale * matrices[:, j, k], scale * matrices[:, k, l], scale * matrices[:, j, l]
-            rows += [(u, v, w), (u, -v, -w)]
-    u, v, w = (torch.from_numpy(np.array(part)) for part in zip(*rows))
-    return {"in": torch.cat([u, v], 1), "out": w}
-
-
-def certificate(config: Config) -> dict:
-    """The explicit maximum-margin network for a config the theory covers."""
-    if config.task == "modular-addition":
-        return modular_certificate(config.p)
-    if config.task == "sparse-parity":
-        return parity_certificate(config.n, config.k, make_task(config)["support"])
-    return group_certificate(GROUP_DEGREES[config.task])
-
-
-def certified_margin(config: Config) -> float:
-    """The normalised margin of `certificate(config)`, measured by `normalised_margin` like a trained network's."""
-    task = make_task(config)
-    return normalised_margin(certificate(config), task["x"].double(), task["y"], config.activation,
-                             config.homogeneity)
-
-
 # ----------------------------------------------------------------------------- the theorem's structure
 
 def representation_norm_shares(weights: dict, degree: int) -> list[float]:
@@ -611,226 +506,3 @@ def run_many(configs: list[Config], n_jobs: int = 2) -> list[Result]:
 
 def weights_at(result: Result, evaluation: int = -1) -> dict:
     return {"in": result.arrays["snapshot.in"][evaluation], "out": result.arrays["snapshot.out"][evaluation]}
-
-
-# ----------------------------------------------------------------------------- the chapter's experiments
-
-RUNS = ("modular-addition", "relu", "sparse-parity", "S3", "S4", "S4-continued")
-
-
-SEEDED_RUNS = ("modular-addition", "sparse-parity", "S3", "S4")  # the theory's runs, repeated over seeds
-SEEDS = {"test": 3, "book": 5, "full": 5}
-
-
-def runs_for(scale: str | None) -> tuple[str, ...]:
-    """The scale's runs: RUNS, and S5 where the scale has it (full)."""
-    return RUNS + (("S5",) if "S5" in SCALES[resolve_scale(scale)] else ())
-
-
-def penalty_configs(scale: str | None = None, seed: int = 0) -> list[Config]:
-    """S4 with larger penalties than the main run's: the theory's margin is the limit as lambda -> 0."""
-    return [config_for(scale, "S4", seed, regularisation=value) for value in SCALES[resolve_scale(scale)]["penalties"]]
-
-
-def experiments(scale: str | None = None, seed: int = 0, n_jobs: int = 2) -> dict:
-    scale = resolve_scale(scale)
-    names = runs_for(scale)
-    others = [seed + i for i in range(1, SEEDS[scale])]
-    configs = ([config_for(scale, name, seed) for name in names] + penalty_configs(scale, seed)
-               + [config_for(scale, name, other) for name in SEEDED_RUNS for other in others])
-    results = run_many(configs, n_jobs=n_jobs)
-    found = dict(zip(names, results))
-    penalties = results[len(names):len(names) + len(penalty_configs(scale, seed))]
-    repeats = iter(results[len(names) + len(penalties):])
-    found["seeds"] = {name: [found[name]] + [next(repeats) for _ in others] for name in SEEDED_RUNS}
-    by_penalty = penalties + [found["S4"]]
-    found["penalties"] = sorted(by_penalty, key=lambda r: -r.metrics["config"]["regularisation"])
-    return found
-
-
-def story_points(result: Result) -> dict:
-    """When training became perfectly accurate, and when the features formed, with the margin then."""
-    m = result.metrics
-    theory = m["margin_theory"]
-
-    def at(index: int | None) -> dict | None:
-        if index is None:
-            return None
-        return {"step": m["step"][index], "feature_share": m["feature_share"][index],
-                "margin_ratio": m["margin"][index] / theory if theory else None, "accuracy": m["accuracy"][index]}
-
-    accurate = next((i for i, a in enumerate(m["accuracy"]) if a == 1.0), None)
-    formed = next((i for i, share in enumerate(m["feature_share"]) if share >= SINGLE), None)
-    return {"first_perfect_accuracy": at(accurate), "features_formed": at(formed), "end": at(len(m["step"]) - 1)}
-
-
-def lookup_table_summary(p: int) -> dict:
-    """The one-neuron-per-pair network: perfect accuracy, a far smaller normalised margin."""
-    task = make_task(Config(p=p))
-    weights = lookup_table_network(p)
-    margin = normalised_margin(weights, task["x"], task["y"], "x^2", 3)
-    return {"width": p * p, "accuracy": accuracy(weights, task["x"], task["y"], "x^2"), "margin": margin,
-            "margin_theory": modular_margin_theory(p), "margin_ratio": margin / modular_margin_theory(p),
-            **{key: modular_features(weights, p)[key] for key in ("frac_single_freq", "mean_top_share")}}
-
-
-def _final(result: Result) -> dict:
-    m = result.metrics
-    return {"accuracy": m["accuracy"][-1], "margin": m["margin"][-1], "margin_theory": m["margin_theory"],
-            "margin_ratio": m["margin_ratio"]}
-
-
-def reproduce(scale: str | None = None, seed: int = 0) -> dict:
-    """What `python -m companion reproduce margin-features` writes to margin-features.json."""
-    scale = resolve_scale(scale)
-    found = experiments(scale, seed)
-    modular, relu = found["modular-addition"], found["relu"]
-    p = modular.metrics["config"]["p"]
-    errors = phase_errors(weights_at(modular), p).abs()
-    shares = frequency_norm_shares(weights_at(modular), p)
-    report = {
-        "topic": NAME,
-        "scale": scale,
-        "seed": seed,
-        "modular_addition": {
-            "p": p, "width": modular.metrics["config"]["width"], **modular.metrics["features"], **_final(modular),
-            "phase_error_median": float(errors.median()), "phase_error_max": float(errors.max()),
-            "frequency_norm_shares": shares, "frequency_norm_spread": (max(shares) - min(shares)) / np.mean(shares),
-            "story": {"steps": modular.metrics["step"], "margin": modular.metrics["margin"],
-                      "frac_single_freq": modular.metrics["feature_share"], **story_points(modular)},
-        },
-        "relu": {**relu.metrics["features"], "accuracy": relu.metrics["accuracy"][-1],
-                 "margin_l22": relu.metrics["margin"][-1], **relu_phase_errors(relu)},
-        "lookup_table": lookup_table_summary(p),
-    }
-    parity_run = found["sparse-parity"].metrics
-    support = found["sparse-parity"].arrays["support"]
-    report["parity"] = {"n": parity_run["config"]["n"], "k": parity_run["config"]["k"], "support": support.tolist(),
-                        **parity_run["features"], **_final(found["sparse-parity"]),
-                        "balance": parity_balance(weights_at(found["sparse-parity"]), support)}
-    report["groups"] = {name: group_report(found[name]) for name in ("S3", "S4", "S5") if name in found}
-    continued = found["S4-continued"]
-    before = continued.metrics["step"].index(continued.metrics["config"]["steps"])
-    report["groups"]["S4"].update({
-        "margin_ratio_before_continuation": report["groups"]["S4"]["margin_ratio"],
-        "norm_shares_before_continuation": report["groups"]["S4"]["norm_shares"],
-        "continuation": {key: continued.metrics["config"][key] for key in ("then_steps", "then_regularisation")},
-        "margin_ratio": continued.metrics["margin_ratio"],
-        "norm_shares": representation_norm_shares(weights_at(continued), GROUP_DEGREES["S4"]),
-        "continued_run_at_switch": continued.metrics["margin"][before] / continued.metrics["margin_theory"],
-    })
-    report["certificates"] = certificates(found)
-    report["seeds"] = seed_report(found["seeds"])
-    report["penalty_sweep"] = [{"regularisation": r.metrics["config"]["regularisation"], **_final(r),
-                                "frac_single_irrep": r.metrics["features"]["frac_single_irrep"]}
-                               for r in found["penalties"]]
-    report["configs"] = {name: found[name].metrics["config"] for name in runs_for(scale)}
-    return report
-
-
-def structure_gap(result: Result) -> float:
-    """How far one trained network's norm sharing is from the theorem's, as the mass that would have to
-    move: among frequencies (modular addition, equal shares), between the support's |u_j| and ||w||
-    (parity: |median ratio - 1|), among representations (groups, shares proportional to d^(5/2))."""
-    config = result.metrics["config"]
-    weights = weights_at(result)
-    if config["task"] == "modular-addition":
-        shares = frequency_norm_shares(weights, config["p"])
-        return total_variation(shares, [1 / len(shares)] * len(shares))
-    if config["task"] == "sparse-parity":
-        return abs(parity_balance(weights, result.arrays["support"])["median"] - 1)
-    degree = GROUP_DEGREES[config["task"]]
-    return total_variation(representation_norm_shares(weights, degree), theory_norm_shares(degree))
-
-
-def seed_report(seeds: dict[str, list[Result]]) -> dict:
-    """Per run the theory covers, over seeds: the margin as a share of the maximum (with its interval),
-    the share of one-feature neurons, and how far the norm sharing is from the theorem's."""
-    found = {}
-    for name, results in seeds.items():
-        ratios = [r.metrics["margin_ratio"] for r in results]
-        found[name] = {"seeds": [r.metrics["config"]["seed"] for r in results], "margin_ratio": ratios,
-                       "margin_ratio_interval": mean_interval(ratios),
-                       "feature_share": [r.metrics["feature_share"][-1] for r in results],
-                       "structure_gap": [structure_gap(r) for r in results]}
-    return found
-
-
-def relu_phase_errors(result: Result) -> dict:
-    """The ReLU network's phase errors |theta_u + theta_v - theta_w|, measured as for the quadratic one."""
-    config = result.metrics["config"]
-    errors = phase_errors(weights_at(result), config["p"]).abs()
-    return {"phase_error_median": float(errors.median()), "phase_error_max": float(errors.max()),
-            "phase_error_share_above_0.05": float((errors > 0.05).double().mean())}
-
-
-def group_report(result: Result) -> dict:
-    """A group run's features, margin and how its norm is shared among representations, beside the theory's."""
-    degree = GROUP_DEGREES[result.metrics["config"]["task"]]
-    weights = weights_at(result)
-    return {**result.metrics["features"], **_final(result),
-            "norm_shares": representation_norm_shares(weights, degree), "theory_shares": theory_norm_shares(degree),
-            "top_share": group_top_shares(weights, degree)}
-
-
-def certificates(found: dict) -> dict:
-    """Per task the theory covers: the theory's maximum, the margin of the explicit network that should
-    attain it, and the trained network's margin, all from `normalised_margin`."""
-    rows = {}
-    for label, name in (("modular", "modular-addition"), ("parity", "sparse-parity"), ("S3", "S3"), ("S4", "S4")):
-        config = Config(**found[name].metrics["config"])
-        rows[label] = {"theory": margin_theory(config), "constructed": certified_margin(config),
-                       "trained": found[name].metrics["margin"][-1]}
-    rows["S4"]["trained_after_continuation"] = found["S4-continued"].metrics["margin"][-1]
-    return rows
-
-
-def reproducibility_card(result: Result) -> dict:
-    name = next(run for run in RUNS if config_for("book", run).task == result.metrics["config"]["task"])
-    return runtime.reproducibility_card(NAME, VERSION, result, full_scale=SCALES["full"][name])
-
-
-def certificate_table(report: dict):
-    """The theory's maximum, the explicit network's margin and the trained network's, per task."""
-    from companion.core.tables import Table
-
-    names = {"modular": "modular addition", "parity": "sparse parity", "S3": "S3", "S4": "S4"}
-    return Table([{"task": names[task], "theory's maximum": row["theory"], "explicit network": row["constructed"],
-                   "explicit / theory": row["constructed"] / row["theory"], "trained network": row["trained"],
-                   "trained / theory": row["trained"] / row["theory"]} for task, row in report.items()], digits=6)
-
-
-def total_variation(a: list[float], b: list[float]) -> float:
-    """Half the L1 distance between two share vectors: the mass that would have to move."""
-    return 0.5 * float(np.abs(np.asarray(a) - np.asarray(b)).sum())
-
-
-def norm_share_table(groups: dict):
-    """Per group and representation: the trained network's share of the norm against the theory's."""
-    from companion.core.tables import Table
-
-    rows = []
-    for name, group in groups.items():
-        degree = GROUP_DEGREES[name]
-        dimensions = [c["dimension"] for c in isotypic_components(degree) if not c["trivial"]]
-        columns = [("trained", group["norm_shares"])]
-        if "norm_shares_before_continuation" in group:
-            columns = [("trained", group["norm_shares_before_continuation"]),
-                       ("after continuing", group["norm_shares"])]
-        for i, d in enumerate(dimensions):
-            rows.append({"group": name, "representation dimension": d, "theory": group["theory_shares"][i],
-                         **{label: shares[i] for label, shares in columns}})
-    return Table(rows, digits=3)
-
-
-def seed_table(seeds: dict):
-    """Per run and seed: the margin against the maximum, one-feature neurons, and the structure gap."""
-    from companion.core.tables import Table
-
-    gaps = {"modular-addition": "norm moved to equalise frequencies", "sparse-parity": "|balance - 1|",
-            "S3": "norm moved to the theory's shares", "S4": "norm moved to the theory's shares"}
-    return Table([{"run": name, "seed": seed, "margin / maximum": block["margin_ratio"][i],
-                   "one-feature share": block["feature_share"][i], "gap from the theorem's structure":
-                   block["structure_gap"][i], "gap measured as": gaps[name]}
-                  for name, block in seeds.items() for i, seed in enumerate(block["seeds"])], digits=4)
-

@@ -10,7 +10,7 @@ import torch
 
 from companion.core.checks import attempt, exercise_check, report, within
 
-from .experiment import first_m_reaching
+from .analysis import first_m_reaching
 
 
 @exercise_check

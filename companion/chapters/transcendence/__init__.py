@@ -14,8 +14,10 @@ experts) as tau -> 0. The story, in the order of its files:
    moves masked;
 4. `ladder.py`: exact expected rewards on held-out positions with paired intervals, and games on a
    ladder of diluted reference players with maximum-likelihood Elo ratings (Glicko-2 as a
-   cross-check); `experiment.py` evaluates every temperature and holds `reproduce`;
-5. `figures.py`: figures, the temperature explorer, live widgets (the toy's knobs; a game against
+   cross-check); `experiment.py` evaluates every temperature, plays games out and trains the controls;
+5. `analysis.py`: the chapter's runs, their paired intervals and the report `reproduce` returns;
+   `page.py`: the page's sentences and tables, from that report;
+6. `figures.py`: figures, the temperature explorer, live widgets (the toy's knobs; a game against
    the model); `exercises.py`: the exercise checks.
 
 This file is the chapter's public face: its notebook and the command line call every name through
@@ -24,5 +26,5 @@ it, looked up in the files in the order above, each file imported only when the 
 
 from companion.core.lazy import names_from_parts
 
-PARTS = ("toy", "players", "policy", "ladder", "experiment", "exercises", "figures")
+PARTS = ("toy", "players", "policy", "ladder", "experiment", "analysis", "page", "exercises", "figures")
 __getattr__, __dir__ = names_from_parts(__name__, PARTS)

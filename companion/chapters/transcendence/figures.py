@@ -17,8 +17,9 @@ from companion.core.live import retrain_panel
 from companion.core.plotting import CYCLE, PALETTE, figure, to_png
 from companion.core.runtime import reproducibility_card as card
 
-from .experiment import chess_config, gains_over_temperature_one, move_comparison, position, summary
-from .players import _finished, candidate_moves
+from .analysis import gains_over_temperature_one, summary
+from .experiment import chess_config, move_comparison, position
+from .players import ARROW_SHARE, _finished, candidate_moves
 from .policy import NAME, SCALES, VERSION, ModelPlayer, load_policy, make_experts
 from .toy import DIVERSITY, TOY_SCENARIOS, ToyConfig, toy_summary
 
@@ -141,7 +142,6 @@ def plot_ablations(report: dict, ax=None):
     return ax.figure
 
 
-ARROW_SHARE = 0.1  # the board shows the model's moves with at least this much of its probability
 
 
 def board_svg(comparison: dict, size: int = 300) -> str:

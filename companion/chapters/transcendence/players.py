@@ -25,6 +25,8 @@ MATE_SCORE = 2000  # what a checkmate is worth in the reward, in centipawns
 ADJUDICATION_MARGIN = 300  # at the move limit, a side ahead by this much material wins
 RESIGN_MARGIN = 500  # a side this far behind in material for three plies in a row resigns
 RESIGN_PLIES = 3
+# the page's boards draw the model's moves with at least this much of its probability as arrows
+ARROW_SHARE = 0.1
 
 
 def _piece_square_tables() -> np.ndarray:

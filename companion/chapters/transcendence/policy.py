@@ -271,8 +271,8 @@ class RelativeHead(nn.Module):
 
     def forward(self, chosen: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
         """(B, L) scores of the legal moves, -inf where `present` is False (padding) -> (B, L) logits."""
-        below = (chosen - chosen.amax(1, keepdim=True)).masked_fill(~present, 0.0)
-        return (chosen + self.g(below[..., None])[..., 0]).masked_fill(~present, float("-inf"))
+        below = (chosen - chosen.amax(1, keepdim=True)).masked_fill(~present, 0.0)  # (B, L), <= 0
+        return (chosen + self.g(below[..., None])[..., 0]).masked_fill(~present, float("-inf"))  # (B, L)
 
 
 class BoardPolicy(nn.Module):
@@ -299,29 +299,29 @@ class BoardPolicy(nn.Module):
         """(B, 64) boards -> each square's origin and target vectors, (B, 64, D) each."""
         x = self.embed(boards) + self.square  # (B, 64, D)
         for block in self.blocks:
-            x, _ = block(x)
-        x = self.norm(x)
+            x, _ = block(x)  # (B, 64, D)
+        x = self.norm(x)  # (B, 64, D)
         return self.origin(x), self.target(x)
 
     def scores(self, boards: torch.Tensor) -> torch.Tensor:
         """(B, 4096) the bilinear score of every from-to pair, legal or not."""
-        origin, target = self.squares(boards)
-        return (origin @ target.transpose(1, 2) / math.sqrt(origin.shape[-1])).flatten(1)
+        origin, target = self.squares(boards)  # (B, 64, D) each
+        return (origin @ target.transpose(1, 2) / math.sqrt(origin.shape[-1])).flatten(1)  # (B, 64, 64) -> (B, 4096)
 
     def legal_logits(self, boards: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
         """(B, L) logits of the legal moves in `legal`'s order, -inf on its padding."""
-        origin, target = self.squares(boards)
-        present = legal >= 0
-        index = legal.clamp(min=0)
+        origin, target = self.squares(boards)  # (B, 64, D) each
+        present = legal >= 0  # (B, L)
+        index = legal.clamp(min=0)  # (B, L)
         width = origin.shape[-1]
         start = origin.gather(1, (index // 64)[..., None].expand(-1, -1, width))  # (B, L, D)
-        end = target.gather(1, (index % 64)[..., None].expand(-1, -1, width))
-        chosen = ((start * end).sum(-1) / math.sqrt(width)).masked_fill(~present, float("-inf"))
-        return chosen if self.head is None else self.head(chosen, present)
+        end = target.gather(1, (index % 64)[..., None].expand(-1, -1, width))  # (B, L, D)
+        chosen = ((start * end).sum(-1) / math.sqrt(width)).masked_fill(~present, float("-inf"))  # (B, L)
+        return chosen if self.head is None else self.head(chosen, present)  # (B, L)
 
     def forward(self, boards: torch.Tensor, legal: torch.Tensor) -> torch.Tensor:
-        logits = self.legal_logits(boards, legal)
-        present = legal >= 0
+        logits = self.legal_logits(boards, legal)  # (B, L)
+        present = legal >= 0  # (B, L)
         full = logits.new_full((len(logits), 4097), float("-inf"))  # a last column for the padding
         return full.scatter(1, torch.where(present, legal, 4096), logits)[:, :-1]
 

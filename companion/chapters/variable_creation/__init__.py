@@ -1,11 +1,11 @@
 """Sparse variable creation in self-attention: the samples a transformer needs grow with log T.
 
-The chapter's public face: its notebook and the command line call every name through it. A name is
-looked up in `experiment.py`, `exercises.py`, `figures.py`, in that order, each file imported only
-when the search reaches it, so the processes that only train never import the figures (nor
-matplotlib).
+`experiment.py` trains one cell (a model, T and m, over seeds), `search.py` finds the critical
+sample size m* of one (model, T).
+The other files follow the chapter pattern described in `companion.chapters`.
 """
 
 from companion.core.lazy import names_from_parts
 
-__getattr__, __dir__ = names_from_parts(__name__, ("experiment", "exercises", "figures"))
+PARTS = ("experiment", "search", "analysis", "page", "exercises", "figures")
+__getattr__, __dir__ = names_from_parts(__name__, PARTS)

@@ -9,7 +9,8 @@ import numpy as np
 
 from companion.core.checks import attempt, exercise_check, report, within
 
-from .experiment import log_fit, support_attention_mass
+from .analysis import log_fit
+from .experiment import support_attention_mass
 
 
 def _pair_of_arrays(value):

@@ -11,21 +11,9 @@ from companion.core.explorer import Explorer, cached_explorer
 from companion.core.live import retrain_panel
 from companion.core.plotting import PALETTE, figure
 
-from .experiment import (
-    FUNCTIONS,
-    M_GRID,
-    MODELS,
-    NAME,
-    SUCCESS_ACCURACY,
-    config_for,
-    critical_m,
-    curves,
-    log_fit,
-    power_fit,
-    predict,
-    run,
-    success_rate,
-)
+from .analysis import curves, log_fit, power_fit, predict
+from .experiment import FUNCTIONS, M_GRID, MODELS, NAME, SUCCESS_ACCURACY, config_for, run
+from .search import critical_m, success_rate
 
 MODEL_LABELS = {"attention": "[CLS] attention block", "mlp": "MLP on the flattened bits"}
 

@@ -1,11 +1,12 @@
 """Watermarks in the sand: a random walk of small edits erases a watermark while the text stays good.
 
-The chapter's public face: its notebook and the command line call every name through it. A name is
-looked up in `experiment.py`, `exercises.py`, `figures.py`, in that order, each file imported only
-when the search reaches it, so the processes that only train never import the figures (nor
-matplotlib).
+The story is told in `corpus.py`, `language_model.py`, `watermarks.py`, `attack.py` and `quality.py`,
+and `experiment.py` runs it for one seed (its docstring has the order).
+The other files follow the chapter pattern described in `companion.chapters`.
 """
 
 from companion.core.lazy import names_from_parts
 
-__getattr__, __dir__ = names_from_parts(__name__, ("experiment", "exercises", "figures"))
+PARTS = ("corpus", "language_model", "watermarks", "attack", "quality", "experiment", "analysis", "page",
+         "exercises", "figures")
+__getattr__, __dir__ = names_from_parts(__name__, PARTS)

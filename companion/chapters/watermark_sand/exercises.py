@@ -10,7 +10,8 @@ import numpy as np
 
 from companion.core.checks import attempt, exercise_check, report, within
 
-from .experiment import QUALITY_SLACK, Watermark, green_lists, green_z_score
+from .experiment import QUALITY_SLACK
+from .watermarks import Watermark, green_lists, green_z_score
 
 
 @exercise_check

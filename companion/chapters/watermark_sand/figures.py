@@ -16,19 +16,10 @@ from companion.core.plotting import PALETTE, figure
 from companion.core.runtime import reproducibility_card as card
 from companion.core.stats import mean_interval
 
-from .experiment import (
-    NAME,
-    SCALES,
-    SCHEMES,
-    VERSION,
-    Watermark,
-    config_for,
-    fresh_sample_kept,
-    green_lists,
-    per_prompt,
-    run,
-    vocabulary,
-)
+from .analysis import fresh_sample_kept, per_prompt
+from .corpus import NAME, VERSION, vocabulary
+from .experiment import SCALES, config_for, run
+from .watermarks import SCHEMES, Watermark, green_lists
 
 SCHEME_COLOURS = {"kgw": "blue", "unigram": "green", "exp": "purple"}
 SHORT_LABELS = {"kgw": "KGW (previous-token green list)", "unigram": "Unigram (fixed green list)",
