@@ -119,3 +119,26 @@ def test_chapter_runs_top_to_bottom(reader, path, monkeypatch):
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     errors = [f"{o.ename}: {o.evalue}" for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+    assert reader_sees_numbers(nb) == []
+
+
+def reader_sees_numbers(nb) -> list[str]:
+    """What a reader without myst-nb would miss: a `{glue` placeholder in the prose (shown raw), or the
+    computed sections (Markdown outputs) missing, empty of numbers, or holding a MyST role."""
+    problems = [f"a glue placeholder: {c.source[:60]}" for c in nb.cells if c.cell_type == "markdown"
+                and "{glue" in c.source]
+    shown = [o["data"]["text/markdown"] for c in nb.cells for o in c.get("outputs", [])
+             if "text/markdown" in o.get("data", {})]
+    if len(shown) < 3:
+        problems.append(f"{len(shown)} computed sections")
+    problems += [f"a computed section without a number: {text[:60]}" for text in shown
+                 if not any(ch.isdigit() for ch in text)]
+    problems += [f"a role in a computed section: {text[:60]}" for text in shown if "{glue" in text or "{ref}" in text
+                 or "{cite" in text]
+    return problems
+
+
+def test_the_check_finds_placeholders_and_missing_numbers():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("the loss is {glue:text}`loss`")])
+    found = reader_sees_numbers(nb)
+    assert any("placeholder" in p for p in found) and any("0 computed sections" in p for p in found)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import nbformat
 import pytest
@@ -40,16 +41,30 @@ def test_committed_without_outputs_and_installs_from_the_repository(path):
     assert f"git+{repository}" in first.source  # the URL lives in _config.yml; the cell must agree
 
 
+EXERCISE = re.compile(r"^:::\{exercise\} (.+) · (easy|medium|hard) · about (\d+) minutes\n:label: (ex-[\w-]+)\n", re.M)
+
+
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.stem)
 def test_exercises_have_stub_solution_and_check(path):
+    """Each exercise: a directive whose title gives a difficulty and a time, the stub, then one dropdown (a
+    gated solution) holding the explanation, the solution and the check that runs on it, so that a tick is
+    never shown under an unanswered stub and the solution has one toggle, not two."""
     nb = nbformat.read(path, as_version=4)
     tags = [c.metadata.get("tags", []) for c in nb.cells]
     stubs = [i for i, t in enumerate(tags) if "exercise" in t]
     solutions = [i for i, t in enumerate(tags) if "solution" in t]
     assert len(stubs) >= 3 and len(stubs) == len(solutions)
     for stub, solution in zip(stubs, solutions):
-        assert stub < solution
+        directive = EXERCISE.search(nb.cells[stub - 1].source)
+        assert nb.cells[stub - 1].cell_type == "markdown" and directive, nb.cells[stub - 1].source[:80]
+        opening = nb.cells[stub + 1]
+        assert solution == stub + 2 and opening.cell_type == "markdown", path.name
+        assert opening.source.startswith(f"::::{{solution-start}} {directive.group(4)}\n:class: dropdown\n::::")
+        assert "hide-input" not in tags[solution]
         assert ".check_" in nb.cells[solution + 1].source  # the chapter's check, e.g. ih.check_bigram_predictor
+        assert nb.cells[solution + 2].source.strip() == "::::{solution-end}\n::::"
+    labels = [EXERCISE.search(nb.cells[stub - 1].source).group(4) for stub in stubs]
+    assert len(set(labels)) == len(labels)
 
 
 @pytest.mark.slow

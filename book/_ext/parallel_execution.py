@@ -43,7 +43,7 @@ DEFAULT_TIMEOUT = 900  # seconds per cell, as _config.yml's execute.timeout
 def _notebooks(app) -> list[Path]:
     from companion.core import notebooks
 
-    return notebooks.chapter_paths(Path(app.srcdir) / "book")
+    return notebooks.book_paths(Path(app.srcdir) / "book")
 
 
 def _timeout(path: Path, default: int) -> int:
@@ -75,7 +75,8 @@ def _execute(cache, paths: list[Path], records: dict, timeout: int, allow_errors
 
 
 def in_order(paths: list[Path]) -> list[Path]:
-    """The chapters, the dearest first, then the notebooks that read their results (the capstone)."""
+    """The chapters, the dearest first, then the notebooks that read their results (the capstone, the
+    introduction's table)."""
     from companion import topics
 
     chapters = sorted((path for path in paths if path.stem in topics.CHAPTERS),

@@ -1,8 +1,12 @@
 """Student notebooks: the chapters with the solutions taken out.
 
 A chapter marks its exercise stubs with the cell tag ``exercise`` and the worked answers with
-``solution``. Student copies drop every ``solution`` cell and every ``solution`` directive in the
-markdown, keep the stubs (which raise NotImplementedError until filled in) and clear all outputs.
+``solution``. A solution is one dropdown in the book: a markdown cell that opens it with a gated
+``{solution-start}`` directive and explains the answer, the ``solution`` code cell, the check that runs on
+it, and a markdown cell holding ``{solution-end}``. Student copies drop the solution cells and the two
+markdown cells of each gate (the explanation is part of the answer), keep the check (it now runs on the
+student's code), drop any plain ``solution`` directive left in the markdown, keep the stubs (which raise
+NotImplementedError until filled in) and clear all outputs.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from .config import InputError
 BOOK = Path(__file__).resolve().parents[2] / "book"  # companion/core/ is two folders down
 SOLUTION_DIRECTIVE = re.compile(r"^(`{3,}|:{3,})\{solution(-start)?\}.*?^\1\s*$\n?", re.M | re.S)
 SOLUTION_BLOCK = re.compile(r"^(`{3,}|:{3,})\{solution-start\}.*?^\1\{solution-end\}\s*$\n?", re.M | re.S)
+GATE = re.compile(r"^(`{3,}|:{3,})\{solution-(start|end)\}", re.M)  # a cell that opens or closes a dropdown
 
 
 def strip_solutions(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
@@ -27,7 +32,10 @@ def strip_solutions(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
         if "solution" in cell.get("metadata", {}).get("tags", []):
             continue
         if cell.cell_type == "markdown":
-            cell.source = SOLUTION_DIRECTIVE.sub("", SOLUTION_BLOCK.sub("", cell.source))
+            whole = SOLUTION_BLOCK.sub("", cell.source)
+            if GATE.search(whole):  # a gate's own cell: the dropdown's opening (and explanation) or its end
+                continue
+            cell.source = SOLUTION_DIRECTIVE.sub("", whole)
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
         kept.append(cell)
@@ -35,8 +43,17 @@ def strip_solutions(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return student
 
 
+FRONT_MATTER = ("intro",)  # notebooks of the book that are not chapters: no exercises, nothing for a class
+
+
 def chapter_paths(book: Path = BOOK) -> list[Path]:
-    return sorted(p for p in book.glob("*.ipynb"))
+    """The chapters' notebooks (the front matter left out)."""
+    return sorted(p for p in book.glob("*.ipynb") if p.stem not in FRONT_MATTER)
+
+
+def book_paths(book: Path = BOOK) -> list[Path]:
+    """Every notebook the book executes: the chapters and the front matter."""
+    return sorted(book.glob("*.ipynb"))
 
 
 def write_student_notebooks(out: Path, book: Path = BOOK, force: bool = False) -> list[Path]:
