@@ -255,8 +255,8 @@ def _median_ms(step, steps: int, repeats: int) -> float:
 def transformer_models() -> dict[str, tuple[torch.nn.Module, int, int, int]]:
     """{chapter model: (model, vocabulary, context length, batch size)} at book scale, for every chapter
     that trains a transformer."""
+    from companion.chapters import watermark_sand as ws
     from companion.chapters.knowable_unknowable import experiment as ku
-    from companion.chapters.watermark_sand import experiment as ws
 
     models = {}
     config = ih.config_for("book")
