@@ -102,6 +102,19 @@ def test_every_figure_has_a_text_alternative(book):
             assert alt and "_images/" not in alt, f"{page.name}: {src.group(1)[:80]} has alt text {alt!r}"
 
 
+def cell_outputs(text: str) -> list[str]:
+    """The HTML inside each cell output of a page, up to the `</div>` that closes it."""
+    outputs = []
+    for start in re.finditer(r'<div class="cell_output docutils container">', text):
+        depth = 1
+        for tag in re.finditer(r"<div\b|</div>", text[start.end():]):
+            depth += 1 if tag.group(0) == "<div" else -1
+            if depth == 0:
+                outputs.append(text[start.end():start.end() + tag.start()])
+                break
+    return outputs
+
+
 def bookkeeping(page: Path) -> list[str]:
     """What a reader should not see on a page: a visible code cell that calls glue(...) or only shows a
     computed section (`show(page[...])`, which the page hides), a glue placeholder, an output that is a raw
@@ -116,7 +129,9 @@ def bookkeeping(page: Path) -> list[str]:
         if any(line.startswith("show(page[") for line in code):
             found.append(f"a visible cell showing a computed section: {code[0]}")
     found += [f"a glue placeholder: {hit}" for hit in re.findall(r"\{glue:?\w*\}`[^`]*`", text)]
-    found += [f"a sentence in bold: {hit[:60]}" for hit in re.findall(r"<p><strong>([^<]*)</strong></p>", text)]
+    outputs = cell_outputs(text)
+    found += [f"a computed sentence in bold: {hit[:60]}" for output in outputs
+              for hit in re.findall(r"<p><strong>([^<]*)</strong></p>", output)]
     for body in re.findall(r'<div class="output text_plain[^"]*"><div class="highlight"><pre><span></span>(.*?)</pre>',
                            text, flags=re.S):
         shown = html.unescape(re.sub(r"<[^>]+>", "", body)).strip()
@@ -136,8 +151,11 @@ def test_pages_show_no_bookkeeping(book):
 def test_the_bookkeeping_check_finds_what_it_names(tmp_path):
     page = tmp_path / "page.html"
     page.write_text('<div class="cell_input docutils container"><pre>glue("x", 1)</pre></div></div>'
-                    '<p>a {glue:text}`x` here</p><p><strong>All of it bold.</strong></p>')
-    assert len(bookkeeping(page)) == 3
+                    '<p>a {glue:text}`x` here</p><p><strong>A typed label</strong></p>'
+                    '<div class="cell_output docutils container"><div><p>x</p></div><p><strong>All of it bold.</strong>'
+                    '</p></div><p><strong>Another typed label</strong></p>')
+    assert bookkeeping(page) == ['a visible cell calling glue: glue("x", 1)', "a glue placeholder: {glue:text}`x`",
+                                 "a computed sentence in bold: All of it bold."]
 
 
 def test_every_chapter_opens_with_what_reproduced_and_shows_its_code(book):

@@ -127,14 +127,15 @@ def reader_sees_numbers(nb) -> list[str]:
     computed sections (Markdown outputs) missing, empty of numbers, or holding a MyST role."""
     problems = [f"a glue placeholder: {c.source[:60]}" for c in nb.cells if c.cell_type == "markdown"
                 and "{glue" in c.source]
-    shown = [o["data"]["text/markdown"] for c in nb.cells for o in c.get("outputs", [])
-             if "text/markdown" in o.get("data", {})]
-    if len(shown) < 3:
-        problems.append(f"{len(shown)} computed sections")
-    problems += [f"a computed section without a number: {text[:60]}" for text in shown
+    markdown = [(c.source, o["data"]["text/markdown"]) for c in nb.cells if c.cell_type == "code"
+                for o in c.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    sections = [text for cell, text in markdown if "page[" in cell]  # not the source listings, which may hold none
+    if len(sections) < 3:
+        problems.append(f"{len(sections)} computed sections")
+    problems += [f"a computed section without a number: {text[:60]}" for text in sections
                  if not any(ch.isdigit() for ch in text)]
-    problems += [f"a role in a computed section: {text[:60]}" for text in shown if "{glue" in text or "{ref}" in text
-                 or "{cite" in text]
+    problems += [f"a role in a computed output: {text[:60]}" for _, text in markdown
+                 if "{glue" in text or "{ref}" in text or "{cite" in text]
     return problems
 
 
@@ -142,3 +143,17 @@ def test_the_check_finds_placeholders_and_missing_numbers():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("the loss is {glue:text}`loss`")])
     found = reader_sees_numbers(nb)
     assert any("placeholder" in p for p in found) and any("0 computed sections" in p for p in found)
+
+
+def test_the_check_wants_numbers_in_the_sections_but_not_in_source_listings():
+    def shown(source, text):
+        cell = nbformat.v4.new_code_cell(source)
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": text})]
+        return cell
+
+    sections = [shown(f'show(page["part {i}"])', f"the gap is 0.{i}") for i in range(3)]
+    listing = shown("show(source(ac.false_claims))", "`false_claims` in `companion/...`\n```python\ndef f(): pass\n```")
+    assert reader_sees_numbers(nbformat.v4.new_notebook(cells=sections + [listing])) == []
+    wordy = shown('show(page["verdict"])', "the gap is large")
+    assert reader_sees_numbers(nbformat.v4.new_notebook(cells=sections + [wordy])) == [
+        "a computed section without a number: the gap is large"]

@@ -84,16 +84,30 @@ LATER_ROOMS = ("analysis", "page", "figures", "exercises")  # the story (experim
 MAX_FILE_LINES, MAX_FUNCTION_LINES = 620, 66  # "about 600" and "about 60", with the slack "about" allows
 
 
+def public_names(tree) -> list[str]:
+    """The functions, classes and constants a module defines at its top level, not those starting with _."""
+    import ast
+
+    names = [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    names += [target.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+              for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+              if isinstance(target, ast.Name)]
+    return [name for name in names if not name.startswith("_")]
+
+
 def seam_problems(root: Path = ROOT) -> list[str]:
     """One line for each way a chapter breaks the seam: a room missing; the story importing the analysis,
     the page, the figures or the exercises; the analysis importing the page or the figures; the page
-    importing the figures; a file or a function too long to read as one piece."""
+    importing the figures; a file or a function too long to read as one piece; a public name defined in
+    two files (the chapter's lookup would serve only the first, silently)."""
     import ast
 
     problems = []
     for module in topics.TOPICS.values():
         folder = root / Path(*module.split("."))
         names = {p.name for p in folder.iterdir()}
+        defined_in: dict[str, str] = {}
+        stems = {p.stem for p in folder.glob("*.py")} | {"PARTS"}
         rooms = ROOMS - ({"exercises.py"} if module == CAPSTONE else set())  # discussion questions instead
         problems += [f"{module}: no {room}" for room in sorted(rooms - names)]
         for path in sorted(folder.glob("*.py")):
@@ -106,7 +120,14 @@ def seam_problems(root: Path = ROOT) -> list[str]:
             text = path.read_text()
             if len(text.splitlines()) > MAX_FILE_LINES:
                 problems.append(f"{path.relative_to(root)}: {len(text.splitlines())} lines")
-            for node in ast.walk(ast.parse(text)):
+            tree = ast.parse(text)
+            for name in public_names(tree) if room != "__init__" else ():
+                if name in defined_in:
+                    problems.append(f"{module}: {name} is defined in {defined_in[name]} and {room}")
+                if name in stems or name == "PARTS":  # the module (or the lookup's own PARTS) would win
+                    problems.append(f"{module}: {name} in {room} has the name of the chapter's {name}")
+                defined_in.setdefault(name, room)
+            for node in ast.walk(tree):
                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     length = node.end_lineno - node.lineno + 1
                     if length > MAX_FUNCTION_LINES:
@@ -132,10 +153,14 @@ def test_the_seam_check_finds_a_broken_chapter(tmp_path):
     (copy / "page.py").unlink()
     (copy / "experiment.py").write_text((copy / "experiment.py").read_text() + "\nfrom .page import claims\n"
                                         + "\ndef long():\n" + "    x = 1\n" * 80)
+    (copy / "figures.py").write_text((copy / "figures.py").read_text() + "\ndef run():\n    pass\n"
+                                     + "\ndef analysis():\n    pass\n")
     found = seam_problems(tmp_path)
     assert "companion.chapters.hidden_progress: no page.py" in found
     assert "companion.chapters.hidden_progress.experiment imports companion.chapters.hidden_progress.page" in found
     assert any("long is 81 lines" in line for line in found), found
+    assert "companion.chapters.hidden_progress: run is defined in experiment and figures" in found
+    assert "companion.chapters.hidden_progress: analysis in figures has the name of the chapter's analysis" in found
 
 
 @pytest.mark.parametrize("old, new", [("companion.plotting", "companion.core.plotting"),

@@ -83,7 +83,8 @@ def test_the_chapters_kernels_run_with_a_job_limit_of_one_unless_the_builder_set
 
 
 def test_the_capstone_goes_out_last_in_the_same_queue_as_the_chapters(tmp_path, monkeypatch):
-    # no barrier between chapters and capstone: one queue, the capstone at its end, every kernel at one job
+    # no barrier between chapters and the notebooks that read them: one queue, the capstone and the
+    # introduction (its table of verdicts) at its end, every kernel at one job
     monkeypatch.delenv("COMPANION_JOBS", raising=False)
     monkeypatch.delenv("COMPANION_SERIAL_BUILD", raising=False)
     calls = []
@@ -99,4 +100,4 @@ def test_the_capstone_goes_out_last_in_the_same_queue_as_the_chapters(tmp_path, 
                           outdir=str(tmp_path / "_build" / "html"))
     parallel_execution.execute_in_parallel(app)
     [(queue, jobs)] = calls
-    assert queue == [*topics.DEAREST_FIRST, "alignment-challenges"] and jobs == "1"
+    assert queue == [*topics.DEAREST_FIRST, "alignment-challenges", "intro"] and jobs == "1"

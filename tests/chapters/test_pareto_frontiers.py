@@ -100,18 +100,21 @@ def _batch(replicates=3, width=50, n=12, batch=16, seed=0):
     return model, x, y
 
 
-def test_hinge_sgd_step_is_autograd_and_torch_sgd():
+def test_hinge_sgd_step_and_the_readable_reference_are_autograd_and_torch_sgd():
     model, x, y = _batch()
-    reference = EnsembleMLP(3, 12, 50, parametrization="mean-field")
-    reference.load_state_dict(model.state_dict())
-    optimizer = torch.optim.SGD(reference.parameters(), lr=5.0, weight_decay=1e-3)
+    optimised, readable = (EnsembleMLP(3, 12, 50, parametrization="mean-field") for _ in range(2))
+    optimised.load_state_dict(model.state_dict())
+    readable.load_state_dict(model.state_dict())
+    optimizer = torch.optim.SGD(optimised.parameters(), lr=5.0, weight_decay=1e-3)
     for _ in range(5):
         optimizer.zero_grad()
-        parity.margin_loss("hinge", reference(x)[..., 0], y).sum().backward()
+        parity.margin_loss("hinge", optimised(x)[..., 0], y).sum().backward()
         optimizer.step()
         pf.hinge_sgd_step(model, x, y, lr=5.0, weight_decay=1e-3)
-    for name, value in model.state_dict().items():
-        torch.testing.assert_close(value, reference.state_dict()[name], rtol=1e-5, atol=1e-6)
+        pf.reference_sgd_step(readable, x, y, lr=5.0, weight_decay=1e-3)
+    for name, value in optimised.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[name], value, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(readable.state_dict()[name], value, rtol=1e-5, atol=1e-6)
 
 
 def test_a_cell_trains_the_same_alone_or_batched_with_others():

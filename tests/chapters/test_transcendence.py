@@ -263,7 +263,7 @@ def test_games_played_out_never_end_by_resignation_and_last_longer(reports):
     assert len(out) == 3 and all("resigned" not in player["endings"] for player in out.values()), out
     assert all(player["games"] == tr.config_for("test").ladder_games for player in out.values())
     assert min(player["mean_game_plies"] for player in out.values()) > report["mean_game_plies"]
-    assert "resigns" in tr.played_out(report)["verdict"]
+    assert "resigns" in tr.played_out_verdict(report)["verdict"]
 
 
 def test_the_page_sentences_follow_the_intervals(reports):

@@ -95,7 +95,7 @@ def test_the_four_parts_of_the_text_are_disjoint_and_cover_it():
     parts = ws.split_ids(300)
     assert set(parts) == {"generator", "attack", "judge", "prompts"}
     assert sum(len(p) for p in parts.values()) == len(ws.corpus_tokens())
-    assert all(len(parts[name]) > 50000 for name in ws.PARTS)
+    assert all(len(parts[name]) > 50000 for name in ws.MODEL_PARTS)
     # dealt in whole blocks: no 2,000-token block of the stream is shared by two parts
     stream = ws.vocabulary(300).encode(ws.corpus_tokens())
     blocks = {bytes(block.tobytes()): i for i, block in enumerate(np.array_split(stream, len(stream) // 2000))}
@@ -163,12 +163,12 @@ def test_the_walk_moves_only_where_the_oracle_accepts(tiny_models):
     snapshots = walk["snapshots"]
     assert walk["steps"] == list(range(7)) and len(snapshots) == 7
     with torch.no_grad():
-        original = ws.quality(oracle, texts, 5)
+        original = ws.oracle_quality(oracle, texts, 5)
         moved = stayed = 0
         for before, after in zip(snapshots[:-1], snapshots[1:]):
             changed = (before != after).any(1)
             moved, stayed = moved + int(changed.sum()), stayed + int((~changed).sum())
-            assert (ws.quality(oracle, after[changed], 5) >= original[changed] - 1e-5).all()
+            assert (ws.oracle_quality(oracle, after[changed], 5) >= original[changed] - 1e-5).all()
     assert moved > 0 and stayed > 0, (moved, stayed)
     assert torch.allclose(walk["acceptance_rate"] * 6, torch.tensor(
         [float(sum((a != b).any() for a, b in zip(snapshots[:-1, i], snapshots[1:, i]))) for i in range(8)]))
@@ -204,7 +204,7 @@ def test_every_attacker_is_weaker_than_the_generator_and_no_model_shares_text(fo
     models = found[seed].metrics["models"]
     assert all(a["loss"] > models["generator_loss"] for a in models["attackers"]), models
     config = ws.config_for("test", seed)
-    assert {config.generator.part, config.judge.part, config.oracle.part} == set(ws.PARTS)
+    assert {config.generator.part, config.judge.part, config.oracle.part} == set(ws.MODEL_PARTS)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -201,7 +201,7 @@ def spread(report: dict) -> str:
             "figure above shows the grid). ")
 
 
-def spread_sources(report: dict) -> str:
+def spread_sources_reading(report: dict) -> str:
     crossed, sources = report["crossed"], report["spread_sources"]
     major = "the initialisation" if sources["init"] > sources["data_order"] else "the data order"
     half = sources["init"] > 0.5
@@ -230,4 +230,4 @@ def page_values(report: dict) -> dict[str, str]:
     return {"reproduced": reproduced_table(claims(report)), "settings": settings_table(report["config"], SETTINGS),
             "plateau": plateau(report), "hidden": hidden(report), "fourier": fourier(report),
             "gap": gap_setting(report) + gap(report), "scaling": scaling(report),
-            "spread": spread(report) + spread_sources(report), "width": width(report)}
+            "spread": spread(report) + spread_sources_reading(report), "width": width(report)}

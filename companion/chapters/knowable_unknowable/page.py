@@ -137,7 +137,7 @@ def labels(report: dict) -> str:
             "the probe below learns only from the part it judges.\n")
 
 
-def entropy(report: dict) -> str:
+def entropy_reading(report: dict) -> str:
     auc, means = report["entropy_baseline_auc"], report["mean_small_entropy"]
     overlap = "overlap heavily" if auc < 0.7 else "overlap" if auc < 0.8 else "are largely apart"
     return (f"On the {report['n_test']:,} held-out examples the two histograms {overlap}: the small model's mean "
@@ -223,6 +223,6 @@ def alignment(report: dict) -> str:
 def page_values(report: dict) -> dict[str, str]:
     """The page's computed Markdown, by section."""
     return {"reproduced": reproduced_table(claims(report)), "world": world(report), "models": models(report),
-            "labels": labels(report), "entropy": entropy(report), "probe": probe(report),
+            "labels": labels(report), "entropy": entropy_reading(report), "probe": probe(report),
             "controls": controls(report), "within": within(report), "bands": bands(report),
             "transfer": transfer(report), "in_context": in_context(report), "alignment": alignment(report)}

@@ -150,7 +150,7 @@ def frequencies(report: dict) -> str:
             f"{modular['frequency_norm_spread']:.1e} of their mean).\n")
 
 
-def phases(report: dict) -> str:
+def phase_reading(report: dict) -> str:
     modular, relu = report["modular_addition"], report["relu"]
     return (f"Across all neurons the median of $|\\theta_u + \\theta_v - \\theta_w|$ is "
             f"{modular['phase_error_median']:.1e} radians and the largest {modular['phase_error_max']:.1e}. The ReLU "
@@ -237,7 +237,7 @@ def sweep(report: dict) -> str:
             "a value that is too small. The next section shows that it is attained.\n")
 
 
-def certificates(report: dict) -> str:
+def certificate_reading(report: dict) -> str:
     rows = report["certificates"]
     deviation = max(abs(row["constructed"] / row["theory"] - 1) for row in rows.values())
     return (f"Each explicit network reaches its formula to a relative {deviation:.0e} (the tests hold them to "
@@ -276,7 +276,7 @@ def seeds(report: dict) -> str:
 def page_values(report: dict) -> dict[str, str]:
     """The page's computed Markdown, by section."""
     return {"reproduced": reproduced_table(claims(report)), "modular_setting": modular_setting(report),
-            "story": story(report), "frequencies": frequencies(report), "phases": phases(report),
+            "story": story(report), "frequencies": frequencies(report), "phases": phase_reading(report),
             "lookup": lookup(report), "parity_setting": parity_setting(report), "parity": parity(report),
             "groups": groups(report), "s4_gap": s4_gap(report), "sweep": sweep(report),
-            "certificates": certificates(report), "seeds": seeds(report)}
+            "certificates": certificate_reading(report), "seeds": seeds(report)}

@@ -102,7 +102,7 @@ def settings(report: dict) -> str:
               f"$\\in \\{{{', '.join(f'{w:,}' for w in _widths(report))}\\}}$ by initialisation.\n")
 
 
-def frontier(report: dict) -> str:
+def frontier_reading(report: dict) -> str:
     """The frontier table and what it says about sparsity and width."""
     widths = _widths(report)
     rows = [f"| {width:,} | {_m_text(_point(report, 'dense', width))} | {_m_text(_point(report, 'sparse', width))} |"
@@ -180,7 +180,7 @@ def trap(report: dict) -> str:
             f"decay. {parts[0][0].upper()}{parts[0][1:]}; {'; '.join(parts[1:])}. {verdict_text}\n")
 
 
-def lottery(report: dict) -> str:
+def lottery_reading(report: dict) -> str:
     rows = report["lottery"]
     first = next(iter(rows.values()))
     beats = [s for s, row in rows.items() if row["p_ticket_beats_random"] < SIGNIFICANCE]
@@ -205,7 +205,7 @@ def lottery(report: dict) -> str:
             f"{first['ticket_width']} strongest neurons. {beat_text} {rates} {start}\n")
 
 
-def tabular(report: dict) -> str:
+def tabular_reading(report: dict) -> str:
     tab = report["tabular"]["summary"]
     splits = report["tabular"]["paired"][0]["splits"]
     paper = ("So, as the paper says, the wide sparse network is sometimes better than a tuned forest, and here it is "
@@ -224,5 +224,6 @@ def tabular(report: dict) -> str:
 def page_values(report: dict) -> dict[str, str]:
     """The page's computed Markdown, by section."""
     return {"reproduced": reproduced_table(claims(report)), "settings": settings(report),
-            "frontier": frontier(report), "width": width(report), "sparse": sparse(report), "trap": trap(report),
-            "lottery": lottery(report), "tabular": tabular(report)}
+            "frontier": frontier_reading(report), "width": width(report), "sparse": sparse(report),
+            "trap": trap(report),
+            "lottery": lottery_reading(report), "tabular": tabular_reading(report)}

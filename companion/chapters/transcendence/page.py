@@ -132,7 +132,7 @@ def _random_verdicts(random: dict) -> dict[str, str]:
                                   "seems."}[_side(random["star_vs_best_expert_ci"])]}
 
 
-def played_out(report: dict) -> dict[str, str]:
+def played_out_verdict(report: dict) -> dict[str, str]:
     """Games with no resignation: the model at tau*, against the best expert, with a 95% interval."""
     players = list(report["no_resign"].values())  # the model at tau = 1, at tau*, the best expert
     star, best = np.array(players[1]["scores"]), np.array(players[2]["scores"])
@@ -176,7 +176,7 @@ def claims(report: dict) -> list[Claim]:
     ]
 
 
-def players(report: dict) -> str:
+def players_reading(report: dict) -> str:
     rates = ", ".join(f"{rate:.0%}" for rate in report["expert_error_rates"])
     training, config = report["training"], report["config"]
     return (f"The {len(report['expert_error_rates'])} experts err on {rates} of positions. Their {training['games']} "
@@ -190,7 +190,7 @@ def players(report: dict) -> str:
             "over the legal moves, as a learner sees them).\n")
 
 
-def toy(report: dict) -> str:
+def toy_reading(report: dict) -> str:
     found = report["toy_scenarios"]
     noisy, diverse = found["one noisy expert"], found["diverse"]
     return (f"At $\\tau = 1$ every model sits exactly on its experts' average, as part 1 of the theorem says. Cooled, "
@@ -238,7 +238,7 @@ def headline(report: dict) -> str:
 
 
 def no_resign(report: dict) -> str:
-    found = played_out(report)
+    found = played_out_verdict(report)
     one, star, best = found["scores"]
     return (f"Resignation could decide ratings by itself, so the model at $\\tau = 1$ and at $\\tau^*$ and the best "
             f"expert also play the reference player with nobody resigning (games of about {found['plies']} plies): "
@@ -286,7 +286,8 @@ def controls(report: dict) -> str:
 
 def page_values(report: dict) -> dict[str, str]:
     """The page's computed Markdown, by section."""
-    return {"reproduced": reproduced_table(claims(report)), "toy": toy(report), "players": players(report),
+    return {"reproduced": reproduced_table(claims(report)), "toy": toy_reading(report),
+            "players": players_reading(report),
             "measurements": measurements(report), "headline": headline(report), "no_resign": no_resign(report),
             "gain_spread": gain_spread(report), "controls": controls(report),
             "illegal": (f"The favourite move before masking is illegal in {report['illegal_move_rate']:.0%} of "

@@ -196,7 +196,7 @@ class ClsAttention(nn.Module):
 
         A score is q.W_K t = (W_K^T q).t, so the query is carried to token space once instead of
         projecting all T tokens."""
-        q = torch.einsum("rij,rj->ri", self.query, self.cls)
+        q = torch.einsum("rij,rj->ri", self.query, self.cls)  # W_Q c, (R, d)
         probe = torch.einsum("rij,ri->rj", self.key, q)  # W_K^T q, (R, d)
         zero = self.bits[:, 0]
         base = torch.cat([torch.einsum("rtd,rd->rt", self.positions, probe) + (zero * probe).sum(-1, keepdim=True),

@@ -159,7 +159,7 @@ def norms_setting(report: dict) -> str:
             f"the bounded-norm regime, and finds its own $m^*$ at $T = {', '.join(str(T) for T in decayed['T'])}$.\n")
 
 
-def norms(report: dict) -> str:
+def norm_reading(report: dict) -> str:
     """The norms of the solved runs over T, and what weight decay changes."""
     Ts, stars, adam, decayed = report["T"], report["critical_m"], report["norms"], report["weight_decay"]
     wd_Ts = sorted(decayed["norms"], key=int)
@@ -209,7 +209,7 @@ def recipe(report: dict) -> str:
               f"{recipes}. Its $m^*$ for each recipe:\n")
 
 
-def curves(report: dict) -> str:
+def curve_reading(report: dict) -> str:
     return (f"Between the two, attention's $m^*$ moves by a factor {report['growth_over_baseline_range']:.1f} and the "
             f"perceptron's by {report['baseline_growth']:.1f}.\n")
 
@@ -239,5 +239,6 @@ def page_values(report: dict) -> dict[str, str]:
     """The page's computed Markdown, by section."""
     return {"reproduced": reproduced_table(claims(report)), "settings": settings(report),
             "critical": critical(report), "laws": laws(report), "norms_setting": norms_setting(report),
-            "norms": norms(report), "recipe": recipe(report), "curves": curves(report), "late": late(report),
+            "norms": norm_reading(report), "recipe": recipe(report), "curves": curve_reading(report),
+            "late": late(report),
             "attention": attention(report)}

@@ -60,12 +60,6 @@ def fresh_sample_kept(result: Result) -> dict:
     return mean_interval(per_prompt(kept))
 
 
-def told_apart(result: Result, auc: float) -> bool:
-    """Whether a discriminator AUC is above every AUC of the null draws (two unwatermarked samples):
-    a one-sided test at level 1 / (NULL_DRAWS + 1)."""
-    return auc > max(result.metrics["discriminator_null"])
-
-
 def reproduce(scale: str | None = None, seed: int = 0) -> dict:
     """What `python -m companion reproduce watermark-sand` writes to watermark-sand.json."""
     scale = resolve_scale(scale)

@@ -13,7 +13,7 @@ import torch
 from companion.core.config import check_choice, check_float, check_int
 from companion.core.models import Transformer
 
-from .language_model import hidden_states, token_log_probs
+from .language_models import hidden_states, token_log_probs
 
 PERTURBATIONS = ("both-sides", "blind")
 
@@ -49,7 +49,7 @@ class Attack:
         check_int("record_every", self.record_every, 1, 100000)
 
 
-def quality(model: Transformer, texts: torch.Tensor, prompt_length: int) -> torch.Tensor:
+def oracle_quality(model: Transformer, texts: torch.Tensor, prompt_length: int) -> torch.Tensor:
     """Mean log-likelihood per token of each text after its prompt, under `model`: (B,)."""
     return token_log_probs(model, texts)[:, prompt_length - 1:].mean(-1)
 
@@ -115,11 +115,11 @@ def random_walk(proposer: Transformer | None, oracle: Transformer, texts: torch.
     current = texts.clone()
     recorded = [s for s in range(1, attack.steps + 1) if s % attack.record_every == 0 or s == attack.steps]
     with torch.no_grad():
-        original = quality(oracle, texts, prompt_length)
+        original = oracle_quality(oracle, texts, prompt_length)
         snapshots, accepted = [texts.clone()], torch.zeros(len(texts))
         for step in range(1, attack.steps + 1):
             proposal = propose(proposer, current, prompt_length, attack, word_frequencies, generator)
-            accept = quality(oracle, proposal, prompt_length) >= original - attack.tolerance
+            accept = oracle_quality(oracle, proposal, prompt_length) >= original - attack.tolerance
             current = torch.where(accept[:, None], proposal, current)
             accepted += accept.float()
             if step in recorded:

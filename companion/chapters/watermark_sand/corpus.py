@@ -84,7 +84,7 @@ def _parse_corpus(source: CorpusSource) -> Result:
 
 
 @lru_cache(maxsize=1)
-def corpus() -> tuple[tuple[str, ...], np.ndarray]:
+def parsed_corpus() -> tuple[tuple[str, ...], np.ndarray]:
     """Every distinct token, the commonest first (ties in order of first appearance), and the corpus as
     indices into them. Parsing the standard library takes seconds, so the result cache keeps it."""
     source = CorpusSource(platform.python_version())
@@ -96,7 +96,7 @@ def corpus_tokens() -> tuple[str, ...]:
     """The docstrings of Python's standard library (its tests, IDLE and a few tool directories left
     out) as one token stream, in a fixed order: about a quarter of a million words of technical prose
     that every Python installation carries."""
-    words, ids = corpus()
+    words, ids = parsed_corpus()
     return tuple(words[i] for i in ids)
 
 
@@ -118,7 +118,7 @@ class Vocabulary:
 
 def vocabulary(size: int) -> Vocabulary:
     """The `size` - 1 most frequent tokens and <unk> (id 0)."""
-    return Vocabulary((UNKNOWN, *corpus()[0][:size - 1]))
+    return Vocabulary((UNKNOWN, *parsed_corpus()[0][:size - 1]))
 
 
 DEAL = ("generator", "attack", "judge", "generator", "attack", "judge", "prompts")
@@ -127,7 +127,7 @@ DEAL = ("generator", "attack", "judge", "generator", "attack", "judge", "prompts
 def split_ids(size: int) -> dict[str, np.ndarray]:
     """The encoded stream in blocks of 2,000 tokens dealt in turn to four parts that share no text: the
     generator's, the attacker's (for its proposers and its oracle), the judge's, and held-out prompts."""
-    ranks = corpus()[1]
+    ranks = parsed_corpus()[1]
     ids = np.where(ranks < size - 1, ranks + 1, 0)  # vocabulary(size).encode(corpus_tokens()), without the strings
     blocks = np.array_split(ids, max(1, len(ids) // 2000))
     parts = {name: [] for name in dict.fromkeys(DEAL)}

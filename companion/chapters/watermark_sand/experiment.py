@@ -8,7 +8,7 @@ walk mixes, and the watermark, which only a vanishing fraction of good texts car
 story, in the order of its files:
 
 1. `corpus.py`: the world, documentation text that ships with Python, split into word tokens;
-2. `language_model.py`: the language models trained here, each on its own share of the text: the
+2. `language_models.py`: the language models trained here, each on its own share of the text: the
    *generator*, which watermarks; the *judge*, which only measures quality at the end; and on the
    attacker's share, three *attackers* of different strengths, all weaker than the generator, which
    propose the perturbations, and a *quality oracle*, a separate model that accepts or rejects them;
@@ -44,7 +44,7 @@ from companion.core.sweeps import run_cached
 
 from .attack import Attack, random_walk
 from .corpus import NAME, VERSION, split_ids
-from .language_model import ModelConfig, language_model, train_language_model
+from .language_models import ModelConfig, language_model, train_language_model
 from .quality import discriminator_auc, discriminator_null, distinct_2, judge_features, unique_ratio
 from .watermarks import SCHEMES, Watermark, detect, detection_score, generate, score_threshold
 

@@ -164,7 +164,7 @@ def versus(report: dict) -> str:
                "that an attacker gains by walking rather than rewriting.\n"))
 
 
-def quality(report: dict) -> str:
+def quality_reading(report: dict) -> str:
     """After the strongest attacker's walk: does a referee tell the texts apart?"""
     walks = _strongest_walks(report)
     apart = [told_apart(report, w["discriminator_auc"]) for w in walks.values()]
@@ -236,5 +236,6 @@ def page_values(report: dict) -> dict[str, str]:
     return {"reproduced": reproduced_table(claims(report)), "world": world(report),
             "quality_setting": quality_setting(report), "detection": detection(report),
             "walk_setting": walk_setting(report), "traces": traces(report), "ceiling": ceiling(report),
-            "versus": versus(report), "quality": quality(report), "blind": blind(report), "paper": paper(report),
+            "versus": versus(report), "quality": quality_reading(report), "blind": blind(report),
+            "paper": paper(report),
             "alignment": alignment(report)}

@@ -10,8 +10,8 @@ import torch
 
 from companion.core.models import Transformer
 
-from .attack import quality
-from .language_model import hidden_states
+from .attack import oracle_quality
+from .language_models import hidden_states
 
 
 def distinct_2(texts: torch.Tensor, prompt_length: int) -> np.ndarray:
@@ -33,7 +33,7 @@ def judge_features(judge: Transformer, texts: torch.Tensor, prompt_length: int) 
     continuation, and the judge's NLL per token of it."""
     with torch.no_grad():
         states = hidden_states(judge, texts)[:, prompt_length:].mean(1)
-        nll = -quality(judge, texts, prompt_length)
+        nll = -oracle_quality(judge, texts, prompt_length)
     return torch.cat([states, nll[:, None]], 1).numpy()
 
 

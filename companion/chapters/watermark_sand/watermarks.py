@@ -17,7 +17,7 @@ from companion.core.config import check_choice, check_float, check_int
 from companion.core.models import Transformer
 from companion.core.runtime import derived_generator
 
-from .language_model import next_token_logits
+from .language_models import next_token_logits
 
 SCHEMES = ("kgw", "unigram", "exp")
 

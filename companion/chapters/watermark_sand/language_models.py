@@ -22,7 +22,7 @@ from companion.core.training import train
 from .corpus import NAME, VERSION, split_ids
 
 # Which text each model learns from; no two parts share any text.
-PARTS = ("generator", "attack", "judge")
+MODEL_PARTS = ("generator", "attack", "judge")  # who trains on which share of the text
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class ModelConfig:
     seed: int = 0
 
     def __post_init__(self):
-        check_choice("part", self.part, PARTS)
+        check_choice("part", self.part, MODEL_PARTS)
         check_int("vocab_size", self.vocab_size, 100, 3000)
         check_int("width", self.width, 8, 1024)
         check_int("layers", self.layers, 1, 12)
